@@ -1,0 +1,845 @@
+"""Data for the course: synthetic SEM images of nanofibres, toy vectors, digits.
+
+Everything here is made on the fly or shipped with the package, so the book, the
+exercises and the tests run offline.
+
+* :func:`make_nanofibers` -- the lecture's running example, "Monitoring Nanofiber
+  Production" (Carrera et al., 2017): synthetic scanning-electron-microscope (SEM)
+  images ``s`` of a nanofibrous mat, some carrying defects, each with its exact
+  anomaly mask ``Omega(c)`` (1 where pixel ``c`` falls in an anomalous region).
+* :func:`make_toy_1d`, :func:`make_toy_2d` -- normal samples ``x ~ phi0`` mixed with
+  anomalies ``x ~ phi1``, for the chapter on anomaly detection in random vectors.
+* :func:`load_digits_oneclass` -- scikit-learn's 8x8 digits in the one-class
+  protocol (train on one digit only, test on all).
+* :func:`save_samples`, :func:`load_samples` -- the small PNG sample committed in
+  ``data/nanofibers`` (regenerate it with ``python -m adcourse.data``).
+
+All generators take ``random_state`` (an int, a :class:`numpy.random.Generator` or
+None) and are deterministic for a fixed int.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage, signal
+
+__all__ = [
+    "ImageSet",
+    "DigitsSplit",
+    "DEFECT_TYPES",
+    "make_nanofibers",
+    "make_toy_1d",
+    "make_toy_2d",
+    "load_digits_oneclass",
+    "save_samples",
+    "load_samples",
+    "SAMPLES_DIR",
+]
+
+#: The defect types :func:`make_nanofibers` can draw.
+DEFECT_TYPES = ("bead", "clump", "film")
+
+#: Folder of the committed sample images (``data/nanofibers`` in the repository).
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "nanofibers"
+
+# Parameters of the committed sample (``save_samples``); changing them changes the
+# files in data/nanofibers, so data/README.md must be updated with them.
+_SAMPLE_N_NORMAL = 3
+_SAMPLE_N_ANOMALOUS = 3
+_SAMPLE_SIZE = 128
+_SAMPLE_SEED = 2017
+
+# Threshold on a defect's visible contribution (its opacity after occlusion by
+# what lies on top of it) above which a pixel belongs to the mask Omega.
+_MASK_THRESHOLD = 0.3
+
+
+# --------------------------------------------------------------------------- #
+# containers
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    """A set of grayscale images with their anomaly masks and labels.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, H, W)
+        Test images ``s``, float values in [0, 1] (stored as float64).
+    masks : array-like of shape (n, H, W)
+        Anomaly masks ``Omega``: ``masks[i, r, c]`` is True when pixel ``c = (r, c)`` of
+        image ``i`` falls in an anomalous region (stored as bool).
+    labels : array-like of shape (n,), optional
+        Image labels, 1 = the image contains a defect, 0 = normal. Defaults to
+        ``masks.any(axis=(1, 2))``.
+
+    Examples
+    --------
+    >>> ds = make_nanofibers(n_images=4, size=64, random_state=0)
+    >>> len(ds), ds.images.shape, ds.labels.tolist()
+    (4, (4, 64, 64), [1, 0, 1, 0])
+    >>> len(ds[1:3]), len(ds[0])
+    (2, 1)
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    labels: np.ndarray = field(default=None)
+
+    def __post_init__(self):
+        images = np.asarray(self.images, dtype=np.float64)
+        if images.ndim != 3:
+            raise ValueError(
+                f"images must have shape (n, H, W), got an array of shape {images.shape}"
+            )
+        if images.size and (np.nanmin(images) < 0.0 or np.nanmax(images) > 1.0):
+            raise ValueError(
+                "images must take values in [0, 1], got values in "
+                f"[{np.nanmin(images):.3g}, {np.nanmax(images):.3g}]"
+            )
+        masks = np.asarray(self.masks)
+        if masks.shape != images.shape:
+            raise ValueError(
+                f"masks must have the shape of images {images.shape}, got {masks.shape}"
+            )
+        masks = masks.astype(bool)
+        if self.labels is None:
+            labels = masks.any(axis=(1, 2)).astype(np.int64)
+        else:
+            labels = np.asarray(self.labels)
+            if labels.shape != (images.shape[0],):
+                raise ValueError(
+                    f"labels must have shape ({images.shape[0]},), got {labels.shape}"
+                )
+            if not np.isin(labels, (0, 1)).all():
+                raise ValueError(
+                    f"labels must be 0 or 1, got values {np.unique(labels).tolist()}"
+                )
+            labels = labels.astype(np.int64)
+        object.__setattr__(self, "images", images)
+        object.__setattr__(self, "masks", masks)
+        object.__setattr__(self, "labels", labels)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index) -> "ImageSet":
+        if isinstance(index, Integral):
+            n = len(self)
+            if not -n <= index < n:
+                raise IndexError(f"index {index} out of range for an ImageSet of {n}")
+            index = [index]
+        return ImageSet(self.images[index], self.masks[index], self.labels[index])
+
+    def __repr__(self) -> str:
+        n, h, w = self.images.shape
+        return f"ImageSet(n={n}, size=({h}, {w}), anomalous={int(self.labels.sum())})"
+
+
+@dataclass(frozen=True, eq=False)
+class DigitsSplit:
+    """One-class split of the digits data set (see :func:`load_digits_oneclass`).
+
+    Attributes
+    ----------
+    X_train : ndarray of shape (n_train, 64)
+        Flattened training images of the normal digit only, values in [0, 1].
+    X_test : ndarray of shape (n_test, 64)
+        Flattened test images of every digit.
+    y_test : ndarray of shape (n_test,)
+        1 = anomaly (not the normal digit), 0 = normal.
+    images_train : ndarray of shape (n_train, 8, 8)
+        ``X_train`` as images.
+    images_test : ndarray of shape (n_test, 8, 8)
+        ``X_test`` as images.
+    """
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    images_train: np.ndarray
+    images_test: np.ndarray
+
+
+# --------------------------------------------------------------------------- #
+# validation helpers
+# --------------------------------------------------------------------------- #
+def _check_int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        expected = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {expected}, got {value!r}")
+    return int(value)
+
+
+def _check_real(name, value, low, high, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    bad_low = value <= low if low_open else value < low
+    bad_high = high is not None and (value >= high if high_open else value > high)
+    if bad_low or bad_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        hi_val = "inf" if high is None else high
+        raise ValueError(f"{name} must be in {lo}{low}, {hi_val}{hi}, got {value!r}")
+    return float(value)
+
+
+def _rng(random_state):
+    if random_state is None or isinstance(random_state, (Integral, np.random.Generator)):
+        return np.random.default_rng(random_state)
+    raise ValueError(
+        "random_state must be an int, a numpy.random.Generator or None, "
+        f"got {random_state!r}"
+    )
+
+
+# --------------------------------------------------------------------------- #
+# nanofibre renderer
+# --------------------------------------------------------------------------- #
+# Geometry is in pixels: the field of view grows with ``size`` (fibres keep their
+# width in pixels), so the same patch size suits every image size.
+_N_LAYERS = 6  # depth layers, 0 = top (crisp, bright), the last = deepest
+_MARGIN = 10  # rendering margin, cropped at the end (no border effects)
+_STEP = 0.6  # spacing of the points along a fibre, in pixels
+_FIBRES_PER_LAYER = 3.5  # expected fibres per layer per 64 px of image side
+
+
+def _random_paths(rng, n, n_steps, extent, curvature, persistence=0.9):
+    """Smooth random curves: a random walk whose direction has momentum.
+
+    The angular velocity is an AR(1) process, so each path bends smoothly. Every
+    path starts from its middle point, uniform in ``[0, extent)^2``. Returns the
+    points (n, n_steps, 2) in (row, col) and the unit tangents (n, n_steps, 2).
+    """
+    curvature = np.broadcast_to(np.asarray(curvature, dtype=float), (n,))
+    eps = rng.normal(size=(n, n_steps)) * curvature[:, None]
+    omega = signal.lfilter([1.0], [1.0, -persistence], eps, axis=1)
+    theta = rng.uniform(0, 2 * np.pi, size=(n, 1)) + np.cumsum(omega, axis=1)
+    tangent = np.stack([np.sin(theta), np.cos(theta)], axis=-1)
+    pos = np.cumsum(_STEP * tangent, axis=1)
+    pos -= pos[:, n_steps // 2 : n_steps // 2 + 1]
+    start = rng.uniform(0, 1, size=(n, 1, 2)) * np.asarray(extent, dtype=float)
+    return pos + start, tangent
+
+
+def _render_curves(shape, points, tangents, radius, value):
+    """Draw thick anti-aliased curves on one layer.
+
+    ``points`` (N, 2), ``tangents`` (N, 2), ``radius`` (N,), ``value`` (N,) describe
+    the centre lines point by point. Every pixel takes the nearest centre-line point
+    (Euclidean distance transform), then its distance to the tangent line through
+    that point, which gives smooth edges. Returns (colour, alpha): the shading of
+    the fibre (brighter edges, as in secondary-electron images) and its opacity.
+    """
+    colour = np.zeros(shape)
+    alpha = np.zeros(shape)
+    ij = np.rint(points).astype(np.intp)
+    inside = (ij[:, 0] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] >= 0) & (ij[:, 1] < shape[1])
+    if not inside.any():
+        return colour, alpha
+    ij, points, tangents = ij[inside], points[inside], tangents[inside]
+    radius, value = radius[inside], value[inside]
+    owner = np.full(shape, -1, dtype=np.intp)
+    owner[ij[:, 0], ij[:, 1]] = np.arange(len(ij))
+    dist, (ir, ic) = ndimage.distance_transform_edt(owner < 0, return_indices=True)
+    near = dist <= radius.max() + 2.0
+    k = owner[ir[near], ic[near]]
+    rr, cc = np.nonzero(near)
+    dr = rr - points[k, 0]
+    dc = cc - points[k, 1]
+    d = np.abs(dr * tangents[k, 1] - dc * tangents[k, 0])
+    r = radius[k]
+    a = np.clip(r - d + 0.5, 0.0, 1.0)
+    u = np.clip(d / r, 0.0, 1.0)
+    alpha[near] = a
+    colour[near] = value[k] * (0.78 + 0.32 * u**4)
+    return colour, alpha
+
+
+def _blob(shape, centre, axes, angle, rng, roughness=0.35, ramp=1.2):
+    """Soft irregular blob: a rotated ellipse with a noisy boundary. Returns
+    (alpha, rho) where rho is the normalised elliptical radius (0 at the centre)."""
+    rr, cc = np.indices(shape, dtype=float)
+    dr, dc = rr - centre[0], cc - centre[1]
+    ca, sa = np.cos(angle), np.sin(angle)
+    x = (dc * ca + dr * sa) / axes[0]
+    y = (-dc * sa + dr * ca) / axes[1]
+    rho = np.hypot(x, y)
+    noise = ndimage.gaussian_filter(rng.normal(size=shape), sigma=0.35 * min(axes))
+    noise /= noise.std() + 1e-12
+    level = rho + roughness * noise * 0.35
+    alpha = np.clip((1.0 - level) * min(axes) / ramp, 0.0, 1.0)
+    return alpha, rho
+
+
+def _bead(shape, layer, rng, size):
+    """A bead: a spindle-shaped thickening sitting on a fibre of the given layer."""
+    pts, tan, rad, val = layer
+    lo, hi = _MARGIN + 4, _MARGIN + size - 4
+    ok = np.nonzero(
+        (pts[:, 0] >= lo) & (pts[:, 0] < hi) & (pts[:, 1] >= lo) & (pts[:, 1] < hi)
+    )[0]
+    if len(ok) == 0:  # no top fibre inside the image: a free bead
+        centre = rng.uniform(lo, hi, size=2)
+        t, r, v = np.array([0.0, 1.0]), 1.8, 0.8
+    else:
+        k = ok[rng.integers(len(ok))]
+        centre, t, r, v = pts[k], tan[k], rad[k], val[k]
+    b = max(r, 1.2) * rng.uniform(1.7, 2.6)
+    a = b * rng.uniform(1.3, 2.0)
+    angle = np.arctan2(t[0], t[1])
+    rr, cc = np.indices(shape, dtype=float)
+    dr, dc = rr - centre[0], cc - centre[1]
+    x = (dc * np.cos(angle) + dr * np.sin(angle)) / a
+    y = (-dc * np.sin(angle) + dr * np.cos(angle)) / b
+    rho = np.hypot(x, y)
+    alpha = np.clip((1.0 - rho) * b + 0.5, 0.0, 1.0)
+    colour = v * rng.uniform(0.9, 1.05) * (0.74 + 0.36 * np.clip(rho, 0, 1) ** 4)
+    return colour, alpha
+
+
+def _clump(shape, rng, size):
+    """A clump: an irregular aggregate of knotted, curly fibre fragments."""
+    axes = rng.uniform(5.0, 11.0, size=2)
+    centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
+    region, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.6)
+    n_frag = int(rng.integers(20, 30) * axes.prod() / 50)
+    n_steps = int(rng.integers(25, 45))
+    pts, tan = _random_paths(rng, n_frag, n_steps, (1.0, 1.0), curvature=0.45, persistence=0.8)
+    pts = pts + (centre - 0.5 + rng.normal(size=(n_frag, 1, 2)) * 0.5 * axes)
+    pts, tan = pts.reshape(-1, 2), tan.reshape(-1, 2)
+    rad = np.repeat(rng.uniform(0.6, 1.1, n_frag), n_steps)
+    val = np.repeat(rng.uniform(0.55, 0.85, n_frag), n_steps)
+    fc, fa = _render_curves(shape, pts, tan, rad, val)
+    base = rng.uniform(0.12, 0.2) * (1.0 + 0.4 * np.clip(1.0 - rho, 0.0, 1.0))
+    colour = base * (1.0 - fa) + fc * fa
+    return colour, region
+
+
+def _film(shape, rng, size):
+    """A film: a flat, smooth membrane spanning the gaps between fibres."""
+    axes = rng.uniform(8.0, 16.0, size=2)
+    centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
+    alpha, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.5)
+    alpha *= rng.uniform(0.88, 0.97)
+    level = rng.uniform(0.3, 0.42)
+    shade = ndimage.gaussian_filter(rng.normal(size=shape), 6.0)
+    shade /= shade.std() + 1e-12
+    colour = level * (1.0 + 0.04 * shade + 0.08 * np.clip(rho, 0, 1) ** 2)
+    return colour, alpha
+
+
+def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, noise):
+    """Render one image; return (image, mask) of shape (size, size)."""
+    ext = size + 2 * _MARGIN
+    shape = (ext, ext)
+    length = 1.5 * ext
+    n_steps = int(length / _STEP)
+
+    # background: dark, with a faint low-frequency glow (deep, unresolved fibres)
+    bg = ndimage.gaussian_filter(rng.normal(size=shape), 12.0)
+    bg = 0.1 + 0.02 * bg / (bg.std() + 1e-12)
+
+    # fibre layers, 0 = top
+    layers = []  # (colour, alpha, sigma) bottom layers last
+    top_fibres = None
+    for lay in range(_N_LAYERS):
+        z = lay / (_N_LAYERS - 1)
+        n = rng.poisson(fiber_density * _FIBRES_PER_LAYER * ext / 64.0)
+        if n == 0:
+            layers.append((np.zeros(shape), np.zeros(shape), 0.0))
+            continue
+        curv = rng.uniform(0.001, 0.006, size=n)
+        pts, tan = _random_paths(rng, n, n_steps, shape, curv)
+        rad = rng.uniform(0.7, 1.7, size=n) * (1.0 - 0.2 * z)
+        val = rng.uniform(0.8, 1.0, size=n) * (0.85 - 0.45 * z)
+        # slow thickness variation along each fibre
+        wob = 1.0 + 0.12 * np.sin(
+            np.linspace(0, 1, n_steps)[None, :] * rng.uniform(4, 16, (n, 1))
+            + rng.uniform(0, 2 * np.pi, (n, 1))
+        )
+        radius = (rad[:, None] * wob).ravel()
+        value = np.repeat(val, n_steps)
+        pts, tan = pts.reshape(-1, 2), tan.reshape(-1, 2)
+        colour, alpha = _render_curves(shape, pts, tan, radius, value)
+        sigma = 0.25 + 1.6 * z**1.3
+        layers.append((colour, alpha, sigma))
+        if lay == 0:
+            top_fibres = (pts, tan, radius, value)
+
+    # defects, each inserted above a layer (it occludes that layer and those below)
+    defects = []  # (insert above layer index, colour, alpha, sigma)
+    if anomalous:
+        n_def = int(rng.integers(1, 4))
+        kinds = [defect_types[i] for i in rng.integers(len(defect_types), size=n_def)]
+        for kind in kinds:
+            if kind == "bead":
+                if top_fibres is None:
+                    top_fibres = (np.empty((0, 2)), np.empty((0, 2)), np.empty(0), np.empty(0))
+                c, a = _bead(shape, top_fibres, rng, size)
+                defects.append((0, c, a, 0.3))
+            elif kind == "clump":
+                c, a = _clump(shape, rng, size)
+                defects.append((0, c, a, 0.3))
+            else:  # film, under the two top layers
+                c, a = _film(shape, rng, size)
+                defects.append((2, c, a, 0.6))
+
+    # composite from the bottom up (premultiplied alpha), tracking the visible
+    # contribution of each defect
+    img = bg
+    visible = []
+    stack = []
+    for lay in range(_N_LAYERS - 1, -1, -1):
+        stack.append(("fibre",) + layers[lay])
+        for where, c, a, s in defects:
+            if where == lay:
+                stack.append(("defect", c, a, s))
+    for kind, c, a, s in stack:
+        if s > 0:
+            ca = ndimage.gaussian_filter(c * a, s)
+            a = ndimage.gaussian_filter(a, s)
+        else:
+            ca = c * a
+        img = img * (1.0 - a) + ca
+        visible = [v * (1.0 - a) for v in visible]
+        if kind == "defect":
+            visible.append(a)
+
+    crop = (slice(_MARGIN, _MARGIN + size),) * 2
+    img = img[crop]
+    mask = np.zeros((size, size), dtype=bool)
+    for v in visible:
+        mask |= v[crop] >= _MASK_THRESHOLD
+
+    # acquisition: brightness/contrast drift, vignetting, scan-line noise,
+    # shot noise and the detector's point-spread function
+    rr, cc = np.indices((size, size), dtype=float)
+    r2 = ((rr - size / 2) ** 2 + (cc - size / 2) ** 2) / (size / 2) ** 2
+    gain = rng.uniform(0.9, 1.1) * (1.0 - 0.08 * r2)
+    img = img * gain + rng.uniform(-0.02, 0.02)
+    if noise > 0:
+        img = img + noise * 0.1 * rng.normal(size=(size, 1))
+        photons = 1.0 / noise**2
+        img = rng.poisson(np.clip(img, 0, None) * photons) / photons
+        img = ndimage.gaussian_filter(img, 0.6)
+    return np.clip(img, 0.0, 1.0), mask
+
+
+def make_nanofibers(
+    n_images=16,
+    size=128,
+    anomaly_rate=0.5,
+    fiber_density=1.0,
+    defect_types=DEFECT_TYPES,
+    noise=0.1,
+    random_state=0,
+):
+    """Synthetic SEM images of a nanofibrous material, with exact defect masks.
+
+    The lecture's running example ("Monitoring Nanofiber Production", Carrera et al.
+    2017): each image ``s`` shows a dense, interconnected network of thin, curved
+    fibres, bright on a dark background. Fibres lie at several depths: the top ones
+    are crisp and bright and cover the lower ones, which are dimmer and blurrier
+    (out of the focal plane). Anomalous images also carry 1 to 3 defects, and their
+    mask ``Omega(c)`` is 1 exactly on the pixels ``c`` the defects changed.
+
+    Defect types:
+
+    * ``"bead"``: a small bright spindle (ellipse) sitting on a top fibre, where the
+      fibre thickened during electrospinning;
+    * ``"clump"``: an irregular, textured cluster of knotted fibre fragments
+      (aggregated material);
+    * ``"film"``: a flat, smooth membrane filling the gaps between fibres, with the
+      top fibres running over it.
+
+    The defects are about as bright as fibres, so a pixel's intensity alone does not
+    reveal them: a detector must look at the local structure of a patch.
+
+    Parameters
+    ----------
+    n_images : int, default=16
+        Number of images ``n``.
+    size : int, default=128
+        Side of the square images in pixels (>= 32). Fibres keep their width in
+        pixels, so a larger ``size`` shows a wider field of view, not larger fibres.
+    anomaly_rate : float in [0, 1], default=0.5
+        Fraction of anomalous images; ``round(anomaly_rate * n_images)`` images get
+        defects, in an order shuffled by ``random_state``.
+    fiber_density : float > 0, default=1.0
+        Multiplies the expected number of fibres per depth layer: above 1 the mat is
+        denser (fewer dark gaps), below 1 sparser.
+    defect_types : sequence of str, default=("bead", "clump", "film")
+        The defect types an anomalous image may carry; each defect picks one at
+        random. Pass one type to study it alone.
+    noise : float >= 0, default=0.1
+        SEM acquisition noise: Poisson shot noise with standard deviation about
+        ``noise * sqrt(intensity)``, faint horizontal scan-line offsets and a slight
+        blur of the detector. 0 gives clean renderings.
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed (or generator) of every random choice; the same int gives the same
+        images.
+
+    Returns
+    -------
+    ImageSet
+        ``images`` (n, size, size) float64 in [0, 1], ``masks`` (n, size, size) bool
+        (the anomaly masks ``Omega``) and ``labels`` (n,) with 1 = anomalous
+        (``labels == masks.any(axis=(1, 2))``).
+
+    References
+    ----------
+    D. Carrera, F. Manganini, G. Boracchi, E. Lanzarone, "Defect Detection in SEM
+    Images of Nanofibrous Materials", IEEE Trans. Industrial Informatics 13(2), 2017,
+    doi:10.1109/TII.2016.2641472.
+
+    Examples
+    --------
+    >>> ds = make_nanofibers(n_images=8, size=64, random_state=0)
+    >>> ds.images.shape, ds.images.dtype, int(ds.labels.sum())
+    ((8, 64, 64), dtype('float64'), 4)
+    >>> bool((ds.labels == ds.masks.any(axis=(1, 2))).all())
+    True
+    >>> films = make_nanofibers(n_images=4, size=64, anomaly_rate=1.0,
+    ...                         defect_types=("film",), random_state=1)
+    >>> films.labels.tolist()
+    [1, 1, 1, 1]
+    """
+    n_images = _check_int("n_images", n_images, 1)
+    size = _check_int("size", size, 32)
+    anomaly_rate = _check_real("anomaly_rate", anomaly_rate, 0.0, 1.0)
+    fiber_density = _check_real("fiber_density", fiber_density, 0.0, None, low_open=True)
+    noise = _check_real("noise", noise, 0.0, None)
+    if isinstance(defect_types, str):
+        defect_types = (defect_types,)
+    defect_types = tuple(defect_types)
+    if not defect_types:
+        raise ValueError(f"defect_types must name at least one of {DEFECT_TYPES}, got ()")
+    for kind in defect_types:
+        if kind not in DEFECT_TYPES:
+            raise ValueError(
+                f"defect_types must contain only {DEFECT_TYPES}, got {kind!r}"
+            )
+    rng = _rng(random_state)
+
+    n_anomalous = int(np.floor(anomaly_rate * n_images + 0.5))
+    labels = np.zeros(n_images, dtype=np.int64)
+    labels[:n_anomalous] = 1
+    labels = rng.permutation(labels)
+
+    images = np.empty((n_images, size, size))
+    masks = np.zeros((n_images, size, size), dtype=bool)
+    for i in range(n_images):
+        for _ in range(20):  # re-draw the rare anomalous image whose defects are hidden
+            img, mask = _render_nanofiber_image(
+                rng, size, bool(labels[i]), fiber_density, defect_types, noise
+            )
+            if not labels[i] or mask.sum() >= 10:
+                break
+        images[i], masks[i] = img, mask
+    return ImageSet(images, masks, labels)
+
+
+# --------------------------------------------------------------------------- #
+# toy vectors
+# --------------------------------------------------------------------------- #
+def _shuffle(rng, x, y):
+    order = rng.permutation(len(y))
+    return x[order], y[order]
+
+
+def make_toy_1d(n_normal=500, n_anomalous=50, shift=3.0, random_state=0):
+    """Scalar data: normal samples from phi0 mixed with anomalies from phi1.
+
+    ``phi0 = N(0, 1)`` (normal data) and ``phi1 = N(shift, 1)`` (anomalies): the
+    larger ``shift``, the easier it is to tell them apart with a threshold on ``x``.
+
+    Parameters
+    ----------
+    n_normal : int, default=500
+        Number of samples ``x ~ phi0``.
+    n_anomalous : int, default=50
+        Number of samples ``x ~ phi1`` (may be 0).
+    shift : float, default=3.0
+        Mean of ``phi1``.
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the draws and of the shuffling.
+
+    Returns
+    -------
+    x : ndarray of shape (n_normal + n_anomalous,)
+        The samples, in a shuffled order.
+    y : ndarray of int of shape (n_normal + n_anomalous,)
+        1 = anomaly (drawn from ``phi1``), 0 = normal.
+
+    Examples
+    --------
+    >>> x, y = make_toy_1d(n_normal=100, n_anomalous=10, random_state=0)
+    >>> x.shape, int(y.sum())
+    ((110,), 10)
+    """
+    n_normal = _check_int("n_normal", n_normal, 1)
+    n_anomalous = _check_int("n_anomalous", n_anomalous, 0)
+    shift = _check_real("shift", shift, -np.inf, np.inf)
+    rng = _rng(random_state)
+    x = np.concatenate([rng.normal(0.0, 1.0, n_normal), rng.normal(shift, 1.0, n_anomalous)])
+    y = np.repeat(np.array([0, 1], dtype=np.int64), [n_normal, n_anomalous])
+    return _shuffle(rng, x, y)
+
+
+#: Parameters of :func:`make_toy_2d`: phi0 = N(mean0, cov0), phi1 = N(mean1, cov1).
+TOY_2D_PARAMS = {
+    "mean0": np.array([0.0, 0.0]),
+    "cov0": np.array([[1.0, 0.8], [0.8, 1.0]]),
+    "mean1": np.array([1.5, -1.5]),
+    "cov1": np.array([[1.0, 0.0], [0.0, 1.0]]),
+}
+
+
+def make_toy_2d(n_normal=500, n_anomalous=50, random_state=0):
+    """2-D data: a correlated Gaussian phi0 and broader anomalies phi1 off its axis.
+
+    * ``phi0 = N([0, 0], [[1, 0.8], [0.8, 1]])``: normal data stretched along the
+      diagonal ``x1 = x2`` (variance 1.8 along it, 0.2 across it);
+    * ``phi1 = N([1.5, -1.5], I)``: anomalies centred off that axis, in the
+      direction where ``phi0`` is narrow, and broader than ``phi0`` across it.
+
+    Many anomalies are as close to the origin as normal points, so the Euclidean
+    distance from the mean detects them poorly, while the Mahalanobis distance
+    (which uses the covariance of ``phi0``) does well. The parameters are in
+    ``TOY_2D_PARAMS``.
+
+    Parameters
+    ----------
+    n_normal : int, default=500
+        Number of samples ``x ~ phi0``.
+    n_anomalous : int, default=50
+        Number of samples ``x ~ phi1`` (may be 0).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the draws and of the shuffling.
+
+    Returns
+    -------
+    X : ndarray of shape (n_normal + n_anomalous, 2)
+        The samples, in a shuffled order.
+    y : ndarray of int of shape (n_normal + n_anomalous,)
+        1 = anomaly (drawn from ``phi1``), 0 = normal.
+
+    Examples
+    --------
+    >>> X, y = make_toy_2d(random_state=0)
+    >>> X.shape, int(y.sum())
+    ((550, 2), 50)
+    """
+    n_normal = _check_int("n_normal", n_normal, 1)
+    n_anomalous = _check_int("n_anomalous", n_anomalous, 0)
+    rng = _rng(random_state)
+    p = TOY_2D_PARAMS
+    X = np.concatenate(
+        [
+            rng.multivariate_normal(p["mean0"], p["cov0"], n_normal),
+            rng.multivariate_normal(p["mean1"], p["cov1"], n_anomalous).reshape(-1, 2),
+        ]
+    )
+    y = np.repeat(np.array([0, 1], dtype=np.int64), [n_normal, n_anomalous])
+    return _shuffle(rng, X, y)
+
+
+# --------------------------------------------------------------------------- #
+# digits
+# --------------------------------------------------------------------------- #
+def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0):
+    """The 8x8 digits of scikit-learn in the one-class (semi-supervised) protocol.
+
+    One digit is the normal class (``phi0``), every other digit is an anomaly. As
+    in Deep SVDD (Ruff et al., 2018), the training set holds normal images only.
+    Each class is split into a train and a test part (``test_size`` of it in the
+    test part); train = the normal digit's train part; test = the test parts of
+    all ten digits. The data ship with scikit-learn: no download.
+
+    Parameters
+    ----------
+    normal_digit : int in 0..9, default=0
+        The digit that is normal.
+    test_size : float in (0, 1), default=0.5
+        Fraction of each class that goes to the test set.
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the split.
+
+    Returns
+    -------
+    DigitsSplit
+        ``X_train`` (n_train, 64) and ``X_test`` (n_test, 64) with pixel values in
+        [0, 1], ``y_test`` (1 = anomaly, i.e. not ``normal_digit``), and the same
+        images as ``images_train`` (n_train, 8, 8) and ``images_test`` (n_test, 8, 8).
+
+    Examples
+    --------
+    >>> split = load_digits_oneclass(normal_digit=3, random_state=0)
+    >>> split.X_train.shape[1], split.images_test.shape[1:]
+    (64, (8, 8))
+    >>> float(split.X_train.max()) <= 1.0
+    True
+    """
+    from sklearn.datasets import load_digits
+
+    normal_digit = _check_int("normal_digit", normal_digit, 0, 9)
+    test_size = _check_real("test_size", test_size, 0.0, 1.0, low_open=True, high_open=True)
+    rng = _rng(random_state)
+    digits = load_digits()
+    X = digits.data.astype(np.float64) / 16.0
+    target = digits.target
+    train_idx, test_idx = [], []
+    for digit in range(10):
+        idx = rng.permutation(np.flatnonzero(target == digit))
+        n_test = min(max(int(np.floor(test_size * len(idx) + 0.5)), 1), len(idx) - 1)
+        test_idx.append(idx[:n_test])
+        if digit == normal_digit:
+            train_idx = idx[n_test:]
+    test_idx = rng.permutation(np.concatenate(test_idx))
+    train_idx = np.sort(train_idx)
+    X_train, X_test = X[train_idx], X[test_idx]
+    y_test = (target[test_idx] != normal_digit).astype(np.int64)
+    return DigitsSplit(
+        X_train=X_train,
+        X_test=X_test,
+        y_test=y_test,
+        images_train=X_train.reshape(-1, 8, 8),
+        images_test=X_test.reshape(-1, 8, 8),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# committed sample images
+# --------------------------------------------------------------------------- #
+def _sample_set():
+    """The images of the committed sample: 3 normal then 3 anomalous."""
+    normal = make_nanofibers(
+        _SAMPLE_N_NORMAL, _SAMPLE_SIZE, anomaly_rate=0.0, random_state=_SAMPLE_SEED
+    )
+    anomalous = make_nanofibers(
+        _SAMPLE_N_ANOMALOUS, _SAMPLE_SIZE, anomaly_rate=1.0, random_state=_SAMPLE_SEED + 1
+    )
+    return ImageSet(
+        np.concatenate([normal.images, anomalous.images]),
+        np.concatenate([normal.masks, anomalous.masks]),
+        np.concatenate([normal.labels, anomalous.labels]),
+    )
+
+
+def _to_uint8(images):
+    return np.clip(np.floor(np.asarray(images) * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+def save_samples(folder):
+    """Write the sample nanofibre images as 8-bit PNG files.
+
+    Writes ``nanofibers_00.png`` ... (3 normal then 3 anomalous images, 128x128),
+    their masks ``nanofibers_XX_mask.png`` (0 = normal pixel, 255 = anomalous) and
+    ``labels.csv`` (columns ``image, mask, label``). The images come from
+    :func:`make_nanofibers` with fixed seeds, so the files are reproducible; this is
+    how ``data/nanofibers`` is made (``python -m adcourse.data``).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Destination folder, created if missing.
+
+    Returns
+    -------
+    ImageSet
+        The images as written (after 8-bit quantisation), i.e. what
+        :func:`load_samples` reads back.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = _sample_set()
+    images8 = _to_uint8(ds.images)
+    rows = []
+    for i in range(len(ds)):
+        name = f"nanofibers_{i:02d}.png"
+        mask_name = f"nanofibers_{i:02d}_mask.png"
+        Image.fromarray(images8[i], mode="L").save(folder / name, optimize=True)
+        Image.fromarray(ds.masks[i].astype(np.uint8) * 255, mode="L").save(
+            folder / mask_name, optimize=True
+        )
+        rows.append((name, mask_name, int(ds.labels[i])))
+    with open(folder / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(("image", "mask", "label"))
+        writer.writerows(rows)
+    return ImageSet(images8 / 255.0, ds.masks, ds.labels)
+
+
+def load_samples(folder=None):
+    """Read the sample nanofibre images written by :func:`save_samples`.
+
+    Parameters
+    ----------
+    folder : str or Path, optional
+        Folder with ``labels.csv`` and the PNG files. Defaults to the repository's
+        ``data/nanofibers``.
+
+    Returns
+    -------
+    ImageSet
+        Images in [0, 1] (8-bit precision), masks ``Omega`` and labels.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder or one of its files is missing.
+
+    Examples
+    --------
+    >>> ds = load_samples()
+    >>> len(ds), ds.labels.tolist()
+    (6, [0, 0, 0, 1, 1, 1])
+    """
+    from PIL import Image
+
+    folder = SAMPLES_DIR if folder is None else Path(folder)
+    table = folder / "labels.csv"
+    if not table.is_file():
+        raise FileNotFoundError(
+            f"no sample images in {folder} (missing {table.name}); regenerate them with "
+            "`python -m adcourse.data --out <folder>`"
+        )
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    images, masks, labels = [], [], []
+    for row in rows:
+        for key in ("image", "mask"):
+            if not (folder / row[key]).is_file():
+                raise FileNotFoundError(f"sample file {folder / row[key]} is missing")
+        images.append(np.asarray(Image.open(folder / row["image"]).convert("L")))
+        masks.append(np.asarray(Image.open(folder / row["mask"]).convert("L")) > 127)
+        labels.append(int(row["label"]))
+    return ImageSet(np.stack(images) / 255.0, np.stack(masks), np.array(labels))
+
+
+def main(argv=None):
+    """Command line: ``python -m adcourse.data [--out FOLDER]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m adcourse.data",
+        description="Regenerate the sample nanofibre images (data/nanofibers).",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=SAMPLES_DIR, help=f"output folder (default: {SAMPLES_DIR})"
+    )
+    args = parser.parse_args(argv)
+    ds = save_samples(args.out)
+    print(f"wrote {len(ds)} images and masks + labels.csv to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

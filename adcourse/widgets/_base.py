@@ -1,0 +1,104 @@
+"""What every explorer widget of the course shares.
+
+The widgets follow one rule: **precompute in Python, interact in the browser**.
+Python computes everything that needs the data (with :mod:`adcourse.metrics`)
+once, and sends it to the front end as synced traitlets; the JavaScript front
+end only looks things up and draws. Because the precomputed data is part of
+the widget state, it is embedded in the static HTML of the book by MyST-NB and
+the widget stays interactive there, with no kernel.
+
+This module holds the two shared pieces:
+
+* :func:`encode_array` / :func:`decode_array`: numeric arrays travel as
+  little-endian binary packed in base64 (exact, about 1.4 bytes per byte, JSON
+  friendly, so the state still serialises with :func:`json.dumps`). The
+  JavaScript twin ``decodeArray`` lives in ``_shared.js``.
+* :class:`PrecomputedWidget`: an :class:`anywidget.AnyWidget` whose ESM front
+  end is ``_shared.js`` (array decoding, binary search, SVG and axis helpers)
+  followed by the widget's own ``.js`` file, and whose CSS is ``widgets.css``.
+"""
+
+from __future__ import annotations
+
+import base64
+import pathlib
+
+import anywidget
+import numpy as np
+
+__all__ = ["encode_array", "decode_array", "PrecomputedWidget"]
+
+_HERE = pathlib.Path(__file__).parent
+
+# dtypes that both sides understand (JavaScript typed arrays of the same name)
+_DTYPES = {
+    "float64": np.dtype("<f8"),
+    "float32": np.dtype("<f4"),
+    "int32": np.dtype("<i4"),
+    "uint32": np.dtype("<u4"),
+    "uint8": np.dtype("<u1"),
+}
+
+
+def encode_array(values, dtype="float64"):
+    """Pack a numeric array as ``{"dtype", "shape", "b64"}`` for the front end.
+
+    Parameters
+    ----------
+    values : array-like
+        The numbers to send.
+    dtype : {"float64", "float32", "int32", "uint32", "uint8"}
+        Type on the wire. ``float64`` is exact for Python floats; integer types
+        must hold the values exactly (checked).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable; decoded by ``decodeArray`` in ``_shared.js`` into the
+        matching JavaScript typed array (row-major, flattened), or by
+        :func:`decode_array` in Python.
+    """
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    arr = np.asarray(values)
+    wire = np.ascontiguousarray(arr, dtype=_DTYPES[dtype])
+    if wire.dtype.kind in "iu" and not np.array_equal(wire, arr):
+        raise ValueError(f"values do not fit exactly in {dtype}")
+    return {
+        "dtype": dtype,
+        "shape": [int(n) for n in wire.shape],
+        "b64": base64.b64encode(wire.tobytes()).decode("ascii"),
+    }
+
+
+def decode_array(packed):
+    """Inverse of :func:`encode_array` (what the browser sees, as numpy)."""
+    raw = base64.b64decode(packed["b64"])
+    return np.frombuffer(raw, dtype=_DTYPES[packed["dtype"]]).reshape(packed["shape"])
+
+
+def _read_esm(own_file):
+    shared = (_HERE / "_shared.js").read_text(encoding="utf-8")
+    own = pathlib.Path(own_file).read_text(encoding="utf-8")
+    return f"{shared}\n// ---- {pathlib.Path(own_file).name} ----\n{own}"
+
+
+class PrecomputedWidget(anywidget.AnyWidget):
+    """Base class: an anywidget whose front end reads precomputed data.
+
+    Subclasses set ``_esm_file`` to the path of their JavaScript module (an ES
+    module with ``export default { render }``). Its source is appended to
+    ``_shared.js``, so it can call the shared helpers (``decodeArray``,
+    ``lowerBound``, ``niceTicks``, ``svgEl``, ``fmt`` ...) without importing
+    them: the widget front end runs from a single string in the static book.
+    """
+
+    _esm_file: pathlib.Path | None = None
+    # read here (not a Path) so anywidget never starts a file watcher
+    _css = (_HERE / "widgets.css").read_text(encoding="utf-8")
+
+    def __init_subclass__(cls, **kwargs):
+        own = cls.__dict__.get("_esm_file")
+        if own is not None:
+            cls._esm = _read_esm(own)
+        super().__init_subclass__(**kwargs)
