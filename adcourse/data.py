@@ -208,7 +208,7 @@ def _rng(random_state):
 _N_LAYERS = 6  # depth layers, 0 = top (crisp, bright), the last = deepest
 _MARGIN = 10  # rendering margin, cropped at the end (no border effects)
 _STEP = 0.6  # spacing of the points along a fibre, in pixels
-_FIBRES_PER_LAYER = 3.5  # expected fibres per layer per 64 px of image side
+_FIBRES_PER_LAYER = 4.5  # expected fibres per layer per 64 px of image side
 
 
 def _random_paths(rng, n, n_steps, extent, curvature, persistence=0.9):
@@ -292,7 +292,7 @@ def _bead(shape, layer, rng, size):
     else:
         k = ok[rng.integers(len(ok))]
         centre, t, r, v = pts[k], tan[k], rad[k], val[k]
-    b = max(r, 1.2) * rng.uniform(1.7, 2.6)
+    b = rng.uniform(3.0, 4.5)
     a = b * rng.uniform(1.3, 2.0)
     angle = np.arctan2(t[0], t[1])
     rr, cc = np.indices(shape, dtype=float)
@@ -301,35 +301,37 @@ def _bead(shape, layer, rng, size):
     y = (-dc * np.sin(angle) + dr * np.cos(angle)) / b
     rho = np.hypot(x, y)
     alpha = np.clip((1.0 - rho) * b + 0.5, 0.0, 1.0)
-    colour = v * rng.uniform(0.9, 1.05) * (0.74 + 0.36 * np.clip(rho, 0, 1) ** 4)
+    colour = v * rng.uniform(0.92, 1.02) * (0.76 + 0.4 * np.clip(rho, 0, 1) ** 6)
     return colour, alpha
 
 
 def _clump(shape, rng, size):
-    """A clump: an irregular aggregate of knotted, curly fibre fragments."""
-    axes = rng.uniform(5.0, 11.0, size=2)
+    """A clump: an irregular aggregate of material with a knobbly surface.
+
+    The clump is a height field (an irregular blob times bumpy noise) shaded as a
+    secondary-electron detector sees it: brighter where the surface is higher and
+    much brighter where it is steep (the SEM edge effect), so its texture is
+    granular, with bright rims around dark pits.
+    """
+    axes = rng.uniform(6.0, 12.0, size=2)
     centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
-    region, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.6)
-    n_frag = int(rng.integers(20, 30) * axes.prod() / 50)
-    n_steps = int(rng.integers(25, 45))
-    pts, tan = _random_paths(rng, n_frag, n_steps, (1.0, 1.0), curvature=0.45, persistence=0.8)
-    pts = pts + (centre - 0.5 + rng.normal(size=(n_frag, 1, 2)) * 0.5 * axes)
-    pts, tan = pts.reshape(-1, 2), tan.reshape(-1, 2)
-    rad = np.repeat(rng.uniform(0.6, 1.1, n_frag), n_steps)
-    val = np.repeat(rng.uniform(0.55, 0.85, n_frag), n_steps)
-    fc, fa = _render_curves(shape, pts, tan, rad, val)
-    base = rng.uniform(0.12, 0.2) * (1.0 + 0.4 * np.clip(1.0 - rho, 0.0, 1.0))
-    colour = base * (1.0 - fa) + fc * fa
-    return colour, region
+    region, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.7)
+    bumps = ndimage.gaussian_filter(rng.normal(size=shape), rng.uniform(1.0, 1.5))
+    bumps /= bumps.std() + 1e-12
+    envelope = ndimage.gaussian_filter(region, 2.0)
+    height = envelope * (1.5 + bumps)
+    gr, gc = np.gradient(height)
+    colour = rng.uniform(0.04, 0.08) + 0.04 * height + 0.8 * np.hypot(gr, gc)
+    return np.clip(colour, 0.0, 1.0), region
 
 
 def _film(shape, rng, size):
     """A film: a flat, smooth membrane spanning the gaps between fibres."""
-    axes = rng.uniform(8.0, 16.0, size=2)
+    axes = rng.uniform(10.0, 18.0, size=2)
     centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
     alpha, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.5)
-    alpha *= rng.uniform(0.88, 0.97)
-    level = rng.uniform(0.3, 0.42)
+    alpha *= rng.uniform(0.93, 0.99)
+    level = rng.uniform(0.26, 0.38)
     shade = ndimage.gaussian_filter(rng.normal(size=shape), 6.0)
     shade /= shade.std() + 1e-12
     colour = level * (1.0 + 0.04 * shade + 0.08 * np.clip(rho, 0, 1) ** 2)
@@ -350,16 +352,17 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     # fibre layers, 0 = top
     layers = []  # (colour, alpha, sigma) bottom layers last
     top_fibres = None
+    density = fiber_density * rng.uniform(0.8, 1.2)  # the mat is not uniform
     for lay in range(_N_LAYERS):
         z = lay / (_N_LAYERS - 1)
-        n = rng.poisson(fiber_density * _FIBRES_PER_LAYER * ext / 64.0)
+        n = rng.poisson(density * _FIBRES_PER_LAYER * ext / 64.0)
         if n == 0:
             layers.append((np.zeros(shape), np.zeros(shape), 0.0))
             continue
         curv = rng.uniform(0.001, 0.006, size=n)
         pts, tan = _random_paths(rng, n, n_steps, shape, curv)
         rad = rng.uniform(0.7, 1.7, size=n) * (1.0 - 0.2 * z)
-        val = rng.uniform(0.8, 1.0, size=n) * (0.85 - 0.45 * z)
+        val = rng.uniform(0.8, 1.0, size=n) * (0.85 - 0.5 * z)
         # slow thickness variation along each fibre
         wob = 1.0 + 0.12 * np.sin(
             np.linspace(0, 1, n_steps)[None, :] * rng.uniform(4, 16, (n, 1))
@@ -369,7 +372,7 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
         value = np.repeat(val, n_steps)
         pts, tan = pts.reshape(-1, 2), tan.reshape(-1, 2)
         colour, alpha = _render_curves(shape, pts, tan, radius, value)
-        sigma = 0.25 + 1.6 * z**1.3
+        sigma = 0.25 + 1.2 * z**1.3
         layers.append((colour, alpha, sigma))
         if lay == 0:
             top_fibres = (pts, tan, radius, value)
@@ -388,9 +391,9 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
             elif kind == "clump":
                 c, a = _clump(shape, rng, size)
                 defects.append((0, c, a, 0.3))
-            else:  # film, under the two top layers
+            else:  # film, under the top layer
                 c, a = _film(shape, rng, size)
-                defects.append((2, c, a, 0.6))
+                defects.append((1, c, a, 0.5))
 
     # composite from the bottom up (premultiplied alpha), tracking the visible
     # contribution of each defect
@@ -423,8 +426,8 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     # shot noise and the detector's point-spread function
     rr, cc = np.indices((size, size), dtype=float)
     r2 = ((rr - size / 2) ** 2 + (cc - size / 2) ** 2) / (size / 2) ** 2
-    gain = rng.uniform(0.9, 1.1) * (1.0 - 0.08 * r2)
-    img = img * gain + rng.uniform(-0.02, 0.02)
+    gain = rng.uniform(0.85, 1.15) * (1.0 - 0.08 * r2)
+    img = img * gain + rng.uniform(-0.03, 0.03)
     if noise > 0:
         img = img + noise * 0.1 * rng.normal(size=(size, 1))
         photons = 1.0 / noise**2

@@ -26,12 +26,11 @@ def build(out: Path | None = None) -> Path:
     bin_dir = Path(sys.executable).parent
     subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py"), str(BOOK / "_vendor")],
                    check=True)
-    cmd = [str(bin_dir / "jupyter-book"), "build", "-W", "-n", "--keep-going", str(BOOK)]
+    cmd = [str(bin_dir / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(BOOK)]
     if out is not None:
         cmd += ["--path-output", str(out)]
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env.setdefault("MPLBACKEND", "Agg")
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
     html = (out if out is not None else BOOK) / "_build" / "html"

@@ -51,11 +51,12 @@ function niceTicks(lo, hi, count = 5) {
   return ticks;
 }
 
-// Tick label with no more digits than the tick spacing needs.
+// Tick label with as many decimals as the tick spacing needs (0.25 -> 2).
 function tickLabel(v, ticks) {
   const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : Math.abs(v) || 1;
-  const decimals = Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9)));
   if (Math.abs(v) >= 1e5 || (v !== 0 && Math.abs(v) < 1e-4)) return v.toExponential(1);
+  let decimals = 0;
+  while (decimals < 8 && Math.abs(step * 10 ** decimals - Math.round(step * 10 ** decimals)) > 1e-6) decimals++;
   return v.toFixed(decimals);
 }
 

@@ -54,7 +54,7 @@ function thresholdFormatter(range) {
 function buildHistogram(root, data, scoreName, state) {
   const W = 440, H = 262;
   const box = { left: 52, top: 30, width: W - 52 - 14, height: H - 30 - 42 };
-  const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "adc-te-hist-svg" }, root);
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "adc-te-hist-svg" }, root);
   const axes = svgEl("g", {}, svg);
   const bars = svgEl("g", {}, svg);
   const overlay = svgEl("g", {}, svg);
@@ -118,17 +118,17 @@ function buildHistogram(root, data, scoreName, state) {
   }
 
   draw();
-  return { svg, box, x, draw, update };
+  return { svg, box, W, x, draw, update };
 }
 
 // ---------------------------------------------------------------- ROC curve
 function buildRoc(root, data, onPick) {
   const W = 262, H = 262;
   const box = { left: 48, top: 30, width: W - 48 - 14, height: H - 30 - 42 };
-  const svg = svgEl("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: "adc-te-roc-svg" }, root);
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "adc-te-roc-svg" }, root);
   const x = linearScale(0, 1, box.left, box.left + box.width);
   const y = linearScale(0, 1, box.top + box.height, box.top);
-  const ticks = [0, 0.25, 0.5, 0.75, 1];
+  const ticks = [0, 0.2, 0.4, 0.6, 0.8, 1];
   drawAxes(svgEl("g", {}, svg), box, x, y, ticks, ticks, "FPR (false alarm rate)", "TPR (detection rate)");
   const title = svgEl("text", { x: box.left + box.width / 2, y: 19, "text-anchor": "middle", class: "adc-title" }, svg);
   title.textContent = `ROC curve, AUC = ${fmt(data.auc, 3)}`;
@@ -208,7 +208,7 @@ function buildTable(root) {
   cells.fp = htmlEl("td", "adc-te-fp adc-te-bad", "", rowN);
   cells.tn = htmlEl("td", "adc-te-tn adc-te-good", "", rowN);
   for (const k of ["tp", "fn", "fp", "tn"]) cells[k].dataset.metric = k;
-  return cells;
+  return { wrap, cells };
 }
 
 // ---------------------------------------------------------------- widget
@@ -226,26 +226,26 @@ function render({ model, el }) {
   const hist = buildHistogram(left, data, model.get("score_name"), state);
 
   const controls = htmlEl("div", "adc-te-controls", "", left);
-  controls.style.paddingLeft = `${hist.box.left - 8}px`;
   const slider = htmlEl("input", "adc-te-slider", "", controls);
   slider.type = "range";
   slider.min = String(data.range.min);
   slider.max = String(data.range.max);
   slider.step = String(data.range.step);
   slider.setAttribute("aria-label", "threshold");
-  slider.style.width = `${hist.box.width + 16}px`;
-  const densityLabel = htmlEl("label", "adc-te-density", "", controls);
-  const density = htmlEl("input", "", "", densityLabel);
-  density.type = "checkbox";
-  densityLabel.appendChild(document.createTextNode(" density"));
-  densityLabel.title = "normalise each class to unit area (useful when anomalies are rare)";
-
+  // align the thumb centre with the plot's x axis (thumb ~16 px wide)
+  slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
+  slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
   const setThreshold = (t) => {
     model.set("threshold", t);
     model.save_changes();
   };
   const roc = buildRoc(row, data, setThreshold);
-  const cells = buildTable(row);
+  const { wrap: tableWrap, cells } = buildTable(row);
+  const densityLabel = htmlEl("label", "adc-te-density", "", tableWrap);
+  const density = htmlEl("input", "", "", densityLabel);
+  density.type = "checkbox";
+  densityLabel.appendChild(document.createTextNode(" histogram as density"));
+  densityLabel.title = "normalise each class to unit area (useful when anomalies are rare)";
 
   function update() {
     const t = model.get("threshold");

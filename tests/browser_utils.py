@@ -1,0 +1,202 @@
+"""Helpers for browser tests of the built book (headless Debian Chromium + Playwright).
+
+Reusable by every browser test::
+
+    from browser_utils import launch_chromium, find_threshold_widget, serve
+
+Chromium is the system one (``apt-get install chromium`` -> /usr/bin/chromium);
+Playwright only drives it (never run ``playwright install``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path(os.environ.get("ADCOURSE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def chromium_missing_reason():
+    """Why browser tests must be skipped, or ``None`` when Chromium is there."""
+    if not CHROMIUM.is_file():
+        return f"{CHROMIUM} not found (apt-get install -y chromium)"
+    return None
+
+
+@contextlib.contextmanager
+def launch_chromium():
+    """Yield a Playwright ``Browser`` on the system Chromium, headless.
+
+    Playwright gives every launch a fresh temporary profile (the role of
+    ``--user-data-dir=$(mktemp -d)`` on the command line).
+    """
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest output clean
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory):
+    """Serve ``directory`` over HTTP on 127.0.0.1 (random port); yield the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def is_local(url):
+    """True for requests that stay on this machine (served files, data:, blob:)."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("data", "blob", "file", "about", "chrome", "chrome-extension"):
+        return True
+    return parsed.hostname in LOCAL_HOSTS
+
+
+def record_requests(page):
+    """Start recording every request URL of ``page``; return the (live) list."""
+    urls = []
+    page.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
+def find_threshold_widget(page, index=0, timeout=30_000):
+    """Wait until the ``index``-th ThresholdExplorer has rendered; return its locator.
+
+    The locator is the widget root (``.adc-te``): it holds the SVG plots
+    (``svg.adc-te-hist-svg``, ``svg.adc-te-roc-svg``), the slider
+    (``input.adc-te-slider``) and the cells ``td[data-metric=tpr|fpr|precision|f1|tp|fp|tn|fn]``.
+    """
+    widget = page.locator(".adc-te").nth(index)
+    widget.locator("svg.adc-te-roc-svg path").first.wait_for(state="attached", timeout=timeout)
+    widget.locator("td[data-metric=tpr]").wait_for(timeout=timeout)
+    return widget
+
+
+def read_metrics(widget):
+    """Text of the metric cells of a rendered ThresholdExplorer, as a dict."""
+    cells = widget.locator("td[data-metric]")
+    return {
+        cells.nth(i).get_attribute("data-metric"): cells.nth(i).inner_text()
+        for i in range(cells.count())
+    }
+
+
+def set_slider(widget, value):
+    """Set the threshold slider to ``value`` as a user would (fires ``input``)."""
+    widget.locator("input.adc-te-slider").evaluate(
+        "(el, v) => { el.value = String(v);"
+        " el.dispatchEvent(new Event('input', {bubbles: true}));"
+        " el.dispatchEvent(new Event('change', {bubbles: true})); }",
+        value,
+    )
+
+
+# ----------------------------------------------------------------- scratch book
+SCRATCH_PAGE = '''\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Threshold explorer
+
+A detector raises an alarm when the score is at least the threshold:
+
+$$ TPR = \\frac{TP}{TP + FN}, \\qquad FPR = \\frac{FP}{FP + TN}. $$
+
+```{code-cell} ipython3
+import numpy as np
+from adcourse.widgets import ThresholdExplorer
+
+rng = np.random.default_rng(0)
+scores = np.r_[rng.normal(0.0, 1.0, 400), rng.normal(2.0, 1.0, 100)]
+labels = np.r_[np.zeros(400, dtype=int), np.ones(100, dtype=int)]
+ThresholdExplorer(scores, labels, title="Toy detector: Gaussian scores")
+```
+'''
+
+
+def write_scratch_book(root):
+    """Write a one-page Jupyter Book (config from the snippet) into ``root``."""
+    import yaml
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    snippet = yaml.safe_load((REPO / "book" / "_config_sphinx.yml.snippet").read_text())
+    config = {
+        "title": "adcourse scratch book",
+        "author": "adcourse tests",
+        "only_build_toc_files": True,
+        "execute": {"execute_notebooks": "force", "timeout": 120},
+        **snippet,
+    }
+    (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (root / "_toc.yml").write_text("format: jb-book\nroot: index\n")
+    (root / "index.md").write_text(SCRATCH_PAGE)
+    return root
+
+
+def build_scratch_book(root, timeout=300):
+    """Write, vendor and build the scratch book; return the built HTML folder."""
+    root = write_scratch_book(root)
+    bindir = Path(sys.executable).parent
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "vendor_assets.py"), str(root / "_vendor")],
+        check=True, env=env, timeout=timeout,
+    )
+    jb = shutil.which("jupyter-book", path=str(bindir)) or "jupyter-book"
+    proc = subprocess.run(
+        [jb, "build", "-W", "-n", "--keep-going", str(root)],
+        capture_output=True, text=True, env=env, timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            "scratch book build failed:\n"
+            + textwrap.indent((proc.stdout + proc.stderr)[-6000:], "  ")
+        )
+    return root / "_build" / "html"
