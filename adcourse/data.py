@@ -208,7 +208,8 @@ def _rng(random_state):
 _N_LAYERS = 6  # depth layers, 0 = top (crisp, bright), the last = deepest
 _MARGIN = 10  # rendering margin, cropped at the end (no border effects)
 _STEP = 0.6  # spacing of the points along a fibre, in pixels
-_FIBRES_PER_LAYER = 4.5  # expected fibres per layer per 64 px of image side
+_FIBRES_PER_LAYER = 7.0  # expected fibres per layer per 64 px of image side
+_LAYER_WEIGHT = (0.45, 0.8, 1.0, 1.1, 1.2, 1.3)  # sparse on top, dense below
 
 
 def _random_paths(rng, n, n_steps, extent, curvature, persistence=0.9):
@@ -352,16 +353,16 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     # fibre layers, 0 = top
     layers = []  # (colour, alpha, sigma) bottom layers last
     top_fibres = None
-    density = fiber_density * rng.uniform(0.8, 1.2)  # the mat is not uniform
+    density = fiber_density * rng.uniform(0.9, 1.1)  # the mat is not uniform
     for lay in range(_N_LAYERS):
         z = lay / (_N_LAYERS - 1)
-        n = rng.poisson(density * _FIBRES_PER_LAYER * ext / 64.0)
+        n = rng.poisson(density * _LAYER_WEIGHT[lay] * _FIBRES_PER_LAYER * ext / 64.0)
         if n == 0:
             layers.append((np.zeros(shape), np.zeros(shape), 0.0))
             continue
         curv = rng.uniform(0.001, 0.006, size=n)
         pts, tan = _random_paths(rng, n, n_steps, shape, curv)
-        rad = rng.uniform(0.7, 1.7, size=n) * (1.0 - 0.2 * z)
+        rad = rng.uniform(0.6, 1.4, size=n) * (1.0 - 0.2 * z)
         val = rng.uniform(0.8, 1.0, size=n) * (0.85 - 0.5 * z)
         # slow thickness variation along each fibre
         wob = 1.0 + 0.12 * np.sin(
@@ -391,9 +392,9 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
             elif kind == "clump":
                 c, a = _clump(shape, rng, size)
                 defects.append((0, c, a, 0.3))
-            else:  # film, under the top layer
+            else:  # film, a membrane on top of the mat
                 c, a = _film(shape, rng, size)
-                defects.append((1, c, a, 0.5))
+                defects.append((0, c, a, 0.4))
 
     # composite from the bottom up (premultiplied alpha), tracking the visible
     # contribution of each defect
@@ -426,8 +427,8 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     # shot noise and the detector's point-spread function
     rr, cc = np.indices((size, size), dtype=float)
     r2 = ((rr - size / 2) ** 2 + (cc - size / 2) ** 2) / (size / 2) ** 2
-    gain = rng.uniform(0.85, 1.15) * (1.0 - 0.08 * r2)
-    img = img * gain + rng.uniform(-0.03, 0.03)
+    gain = rng.uniform(0.92, 1.08) * (1.0 - 0.08 * r2)
+    img = img * gain + rng.uniform(-0.02, 0.02)
     if noise > 0:
         img = img + noise * 0.1 * rng.normal(size=(size, 1))
         photons = 1.0 / noise**2

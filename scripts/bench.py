@@ -1,0 +1,79 @@
+"""Print timings of the package and the book (`make bench`). Figures, not tests.
+
+Usage: python scripts/bench.py [--no-book]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def timed(label, fn, repeat=3):
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    print(f"{label:58s} {best * 1000:9.1f} ms")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--no-book", action="store_true", help="skip executing the chapters")
+    args = parser.parse_args(argv)
+
+    from sklearn import metrics as skm
+
+    from adcourse import data, metrics
+    from adcourse.decision import Threshold
+    from adcourse.features import LocalFeatureDetector
+
+    rng = np.random.default_rng(0)
+    n = 1_000_000
+    y = (rng.random(n) < 0.05).astype(int)
+    s = rng.normal(size=n) + 2 * y
+    print(f"== metrics on {n:,} scores ==")
+    timed("adcourse.metrics.roc_auc", lambda: metrics.roc_auc(s, y))
+    timed("sklearn.metrics.roc_auc_score", lambda: skm.roc_auc_score(y, s))
+    timed("adcourse.metrics.average_precision", lambda: metrics.average_precision(s, y))
+    timed("sklearn.metrics.average_precision_score", lambda: skm.average_precision_score(y, s))
+    maps = rng.random((32, 256, 256))
+    masks = np.zeros(maps.shape, bool)
+    masks[:, 100:140, 60:90] = True
+    masks[::2, 10:20, 200:230] = True
+    maps += masks
+    timed("adcourse.metrics.pro_auc, 32 maps 256x256", lambda: metrics.pro_auc(maps, masks))
+    print("== decision rules on 10,000 normal scores ==")
+    normal = rng.normal(size=10_000)
+    timed("Threshold.from_fpr", lambda: Threshold.from_fpr(normal, 0.01))
+    timed("Threshold.bootstrap (2000 resamples)", lambda: Threshold.bootstrap(normal, 0.01), 1)
+    print("== data and the chapter-1 image detector ==")
+    timed("make_nanofibers, 16 images 128x128", lambda: data.make_nanofibers(16, 128), 1)
+    train = data.make_nanofibers(8, 128, anomaly_rate=0.0, random_state=1)
+    test = data.make_nanofibers(24, 128, anomaly_rate=0.5, random_state=3)
+    det = timed("LocalFeatureDetector.fit, 8 images", lambda: LocalFeatureDetector(11).fit(train.images))
+    timed("LocalFeatureDetector.anomaly_map, 24 images", lambda: det.anomaly_map(test.images))
+
+    if not args.no_book:
+        print("== chapters (execution, cold kernel) ==")
+        for md in sorted((ROOT / "book").glob("[0-9]*.md")):
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-m", "jupytext", "--to", "ipynb", "--execute", "-o", "-", str(md)],
+                capture_output=True, text=True,
+            )
+            status = "ok" if proc.returncode == 0 else "FAILED"
+            print(f"{md.name:58s} {time.perf_counter() - t0:9.1f} s  {status}")
+
+
+if __name__ == "__main__":
+    main()

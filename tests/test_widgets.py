@@ -1,0 +1,193 @@
+"""ThresholdExplorer driven from Python (no browser).
+
+The browser part of the widget only looks up data that Python precomputed;
+``js_operating_point`` below re-implements that lookup (threshold.js:
+``operatingPoint``) on the decoded payload, so these tests check the very
+numbers the static book shows.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from adcourse import metrics
+from adcourse.widgets import ThresholdExplorer, decode_array, encode_array
+
+
+@pytest.fixture
+def toy():
+    rng = np.random.default_rng(42)
+    # rounded scores: plenty of ties, the hard case for ">=" lookups
+    scores = np.round(np.r_[rng.normal(0, 1, 300), rng.normal(1.8, 1, 60)], 2)
+    labels = np.r_[np.zeros(300, dtype=int), np.ones(60, dtype=int)]
+    return scores, labels
+
+
+def js_operating_point(data, t):
+    """Python twin of operatingPoint() in threshold.js."""
+    u = decode_array(data["scores"])
+    tp_at, fp_at = decode_array(data["tp"]), decode_array(data["fp"])
+    n_pos, n_neg = data["n_pos"], data["n_neg"]
+    i = int(np.searchsorted(u, t, side="left"))  # lowerBound: first u[i] >= t
+    tp = int(tp_at[i]) if i < u.size else 0
+    fp = int(fp_at[i]) if i < u.size else 0
+    det = tp + fp
+    return {
+        "tp": tp, "fp": fp, "fn": n_pos - tp, "tn": n_neg - fp,
+        "tpr": tp / n_pos, "fpr": fp / n_neg,
+        "precision": tp / det if det > 0 else 1.0,
+        "f1": 2 * tp / (det + n_pos),
+    }
+
+
+def test_default_threshold_is_best_roc_point(toy):
+    scores, labels = toy
+    w = ThresholdExplorer(scores, labels)
+    fpr, tpr, thr = metrics.roc_curve(scores, labels)
+    d = fpr**2 + (1 - tpr) ** 2
+    best = np.flatnonzero(d == d.min())
+    assert w.threshold == thr[best[0]]  # ties: the larger threshold
+    assert w.threshold == metrics.best_threshold(scores, labels)
+    assert (w.fpr, w.tpr) == (fpr[best[0]], tpr[best[0]])
+
+
+def test_explicit_threshold_title_and_names(toy):
+    w = ThresholdExplorer(*toy, threshold=0.5, bins=20, title="T", score_name="s")
+    assert w.threshold == 0.5
+    assert (w.title, w.score_name) == ("T", "s")
+    assert decode_array(w._data["hist"]["edges"]).size == 21
+
+
+@pytest.mark.parametrize("t", [-10.0, -0.5, 0.0, 0.37, 1.0, 1.8, 2.5, 10.0])
+def test_setting_threshold_updates_rates(toy, t):
+    scores, labels = toy
+    w = ThresholdExplorer(scores, labels)
+    w.threshold = t
+    r = metrics.rates(scores, labels, t)
+    assert w.rates == r
+    assert (w.tpr, w.fpr, w.precision, w.f1) == (r.tpr, r.fpr, r.precision, r.f1)
+    # and with a direct count (detected = score >= t)
+    det = scores >= t
+    tp, fp = int(np.sum(det & (labels == 1))), int(np.sum(det & (labels == 0)))
+    assert w.tpr == tp / 60 and w.fpr == fp / 300
+    assert w.precision == (tp / (tp + fp) if tp + fp else 1.0)
+    assert w.f1 == pytest.approx(2 * tp / (2 * tp + fp + (60 - tp)))
+
+
+def test_threshold_is_a_synced_trait(toy):
+    w = ThresholdExplorer(*toy)
+    assert w.trait_metadata("threshold", "sync") is True
+    seen = []
+    w.observe(lambda change: seen.append(change["new"]), names="threshold")
+    w.threshold = 1.25  # what the front end does when the slider moves
+    assert seen == [1.25] and w.get_state()["threshold"] == 1.25
+
+
+def test_nan_threshold_rejected(toy):
+    w = ThresholdExplorer(*toy)
+    with pytest.raises(ValueError, match="NaN"):
+        w.threshold = float("nan")
+
+
+def test_js_lookup_reproduces_exact_rates(toy):
+    scores, labels = toy
+    w = ThresholdExplorer(scores, labels)
+    data = w._data
+    lo, hi, step = w.slider_range
+    rng = np.random.default_rng(0)
+    # random thresholds, slider grid values, and exact distinct scores (ties)
+    ts = np.r_[rng.uniform(lo, hi, 50), lo + step * rng.integers(0, 1001, 20),
+               rng.choice(scores, 20), lo, hi]
+    for t in ts:
+        r = metrics.rates(scores, labels, t)
+        op = js_operating_point(data, float(t))
+        assert op == {k: getattr(r, k) for k in op}, t
+
+
+def test_slider_reaches_detect_all_and_nothing(toy):
+    scores, labels = toy
+    w = ThresholdExplorer(scores, labels)
+    lo, hi, step = w.slider_range
+    assert lo < scores.min() and hi > scores.max() and step > 0
+    assert js_operating_point(w._data, lo)["tpr"] == 1.0
+    assert js_operating_point(w._data, lo)["fpr"] == 1.0
+    assert js_operating_point(w._data, hi)["tp"] == 0
+    assert js_operating_point(w._data, hi)["precision"] == 1.0
+
+
+def test_payload_matches_metrics(toy):
+    scores, labels = toy
+    data = ThresholdExplorer(scores, labels)._data
+    u = decode_array(data["scores"])
+    np.testing.assert_array_equal(u, np.unique(scores))
+    assert data["auc"] == metrics.roc_auc(scores, labels)
+    hist_n = decode_array(data["hist"]["normal"])
+    hist_a = decode_array(data["hist"]["anomalous"])
+    assert hist_n.sum() == 300 and hist_a.sum() == 60
+    assert (data["n_pos"], data["n_neg"]) == (60, 300)
+
+
+def test_large_input_stays_exact_and_compact():
+    rng = np.random.default_rng(1)
+    scores = np.r_[rng.normal(0, 1, 9000), rng.normal(1, 1, 1000)]
+    labels = np.r_[np.zeros(9000, dtype=int), np.ones(1000, dtype=int)]
+    w = ThresholdExplorer(scores, labels)
+    size = len(json.dumps(w.get_state()))
+    assert size < 260_000, size  # ~16 bytes per distinct score, base64
+    for t in rng.choice(scores, 10):
+        r = metrics.rates(scores, labels, t)
+        assert js_operating_point(w._data, float(t))["tp"] == r.tp
+
+
+def test_state_serialises_to_json(toy):
+    w = ThresholdExplorer(*toy, title="toy")
+    state = w.get_state()
+    text = json.dumps(state)
+    back = json.loads(text)
+    assert back["threshold"] == w.threshold
+    assert "export default" in back["_esm"] and "decodeArray" in back["_esm"]
+    assert back["_model_module"] == "anywidget"
+
+
+@pytest.mark.parametrize(
+    "scores, labels, match",
+    [
+        ([0.1, 0.2, 0.3], [0, 1], "length|same|shape"),
+        ([[0.1, 0.2], [0.3, 0.4]], [0, 1], "1-D"),
+        ([0.1, np.nan, 0.3], [0, 1, 1], "non-finite"),
+        ([0.1, np.inf, 0.3], [0, 1, 1], "non-finite"),
+        ([0.1, 0.2, 0.3], [0, 2, 1], "0/1|binary|0 and 1"),
+        ([0.1, 0.2, 0.3], [0, 0, 0], "class"),
+    ],
+)
+def test_bad_input_raises_value_error(scores, labels, match):
+    with pytest.raises(ValueError, match=match):
+        ThresholdExplorer(scores, labels)
+
+
+def test_bad_bins():
+    with pytest.raises(ValueError, match="bins"):
+        ThresholdExplorer([0.1, 0.2, 0.3], [0, 1, 1], bins=0)
+
+
+def test_constant_scores():
+    w = ThresholdExplorer([0.5, 0.5, 0.5], [0, 1, 1])
+    lo, hi, _ = w.slider_range
+    assert lo < 0.5 < hi
+    assert js_operating_point(w._data, 0.5)["tpr"] == 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "uint32", "uint8"])
+def test_encode_decode_roundtrip(dtype):
+    a = np.arange(12).reshape(3, 4) * (1.5 if dtype.startswith("float") else 1)
+    packed = encode_array(a, dtype)
+    json.dumps(packed)
+    np.testing.assert_array_equal(decode_array(packed), a)
+    with pytest.raises(ValueError):
+        encode_array(a, "complex128")
+
+
+def test_encode_rejects_lossy_integers():
+    with pytest.raises(ValueError, match="exactly"):
+        encode_array([0.5, 1.0], "int32")
