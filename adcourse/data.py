@@ -51,7 +51,6 @@ SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "nanofibers"
 # Parameters of the committed sample (``save_samples``); changing them changes the
 # files in data/nanofibers, so data/README.md must be updated with them.
 _SAMPLE_N_NORMAL = 3
-_SAMPLE_N_ANOMALOUS = 3
 _SAMPLE_SIZE = 128
 _SAMPLE_SEED = 2017
 
@@ -82,7 +81,7 @@ class ImageSet:
     --------
     >>> ds = make_nanofibers(n_images=4, size=64, random_state=0)
     >>> len(ds), ds.images.shape, ds.labels.tolist()
-    (4, (4, 64, 64), [1, 0, 1, 0])
+    (4, (4, 64, 64), [0, 1, 1, 0])
     >>> len(ds[1:3]), len(ds[0])
     (2, 1)
     """
@@ -327,7 +326,12 @@ def _clump(shape, rng, size):
 
 
 def _film(shape, rng, size):
-    """A film: a flat, smooth membrane spanning the gaps between fibres."""
+    """A film: a flat, smooth membrane spanning the gaps between fibres.
+
+    It lies on the mat and hides the fibres below it; only the shot noise of the
+    acquisition gives it texture, so its local contrast is much lower than that
+    of the fibre network, while its grey level is an ordinary one.
+    """
     axes = rng.uniform(10.0, 18.0, size=2)
     centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
     alpha, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.5)
@@ -459,13 +463,18 @@ def make_nanofibers(
 
     * ``"bead"``: a small bright spindle (ellipse) sitting on a top fibre, where the
       fibre thickened during electrospinning;
-    * ``"clump"``: an irregular, textured cluster of knotted fibre fragments
-      (aggregated material);
-    * ``"film"``: a flat, smooth membrane filling the gaps between fibres, with the
-      top fibres running over it.
+    * ``"clump"``: an irregular cluster of aggregated material with a granular,
+      knobbly surface (bright rims around dark pits, as SEM shows relief);
+    * ``"film"``: a flat, smooth membrane of mid-grey material spanning the gaps
+      between fibres and hiding the fibres below it.
 
-    The defects are about as bright as fibres, so a pixel's intensity alone does not
-    reveal them: a detector must look at the local structure of a patch.
+    The defects have the grey levels of fibres and gaps, so a pixel's intensity
+    alone does not reveal them (the pixel AUROC of the raw intensity is about
+    0.55-0.7 and that of a Gaussian ``phi0`` fitted on normal intensities below
+    0.55), while local statistics of a patch (local mean and contrast over 9x9
+    windows) do better (about 0.8): a detector must look at the structure of the
+    patch around ``c``, not at ``s(c)`` alone. Images are rendered in pixels, at
+    any ``size``, with the same fibre width.
 
     Parameters
     ----------
@@ -724,17 +733,19 @@ def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0):
 # committed sample images
 # --------------------------------------------------------------------------- #
 def _sample_set():
-    """The images of the committed sample: 3 normal then 3 anomalous."""
-    normal = make_nanofibers(
-        _SAMPLE_N_NORMAL, _SAMPLE_SIZE, anomaly_rate=0.0, random_state=_SAMPLE_SEED
-    )
-    anomalous = make_nanofibers(
-        _SAMPLE_N_ANOMALOUS, _SAMPLE_SIZE, anomaly_rate=1.0, random_state=_SAMPLE_SEED + 1
-    )
+    """The images of the committed sample: 3 normal, then one bead, one clump and
+    one film image (in the order of ``DEFECT_TYPES``)."""
+    parts = [make_nanofibers(_SAMPLE_N_NORMAL, _SAMPLE_SIZE, anomaly_rate=0.0,
+                             random_state=_SAMPLE_SEED)]
+    for k, kind in enumerate(DEFECT_TYPES):
+        parts.append(
+            make_nanofibers(1, _SAMPLE_SIZE, anomaly_rate=1.0, defect_types=(kind,),
+                            random_state=_SAMPLE_SEED + 1 + k)
+        )
     return ImageSet(
-        np.concatenate([normal.images, anomalous.images]),
-        np.concatenate([normal.masks, anomalous.masks]),
-        np.concatenate([normal.labels, anomalous.labels]),
+        np.concatenate([p.images for p in parts]),
+        np.concatenate([p.masks for p in parts]),
+        np.concatenate([p.labels for p in parts]),
     )
 
 
@@ -745,7 +756,8 @@ def _to_uint8(images):
 def save_samples(folder):
     """Write the sample nanofibre images as 8-bit PNG files.
 
-    Writes ``nanofibers_00.png`` ... (3 normal then 3 anomalous images, 128x128),
+    Writes ``nanofibers_00.png`` ... ``nanofibers_05.png`` (128x128; 00-02 normal,
+    03 with beads, 04 with clumps, 05 with films),
     their masks ``nanofibers_XX_mask.png`` (0 = normal pixel, 255 = anomalous) and
     ``labels.csv`` (columns ``image, mask, label``). The images come from
     :func:`make_nanofibers` with fixed seeds, so the files are reproducible; this is
