@@ -6,7 +6,7 @@ Usage::
     python scripts/vendor_assets.py book/_vendor
 
 creates ``book/_vendor/`` (git-ignored; ``book/_config.yml`` lists it in
-``html_static_path``, see ``book/_config_sphinx.yml.snippet``) with:
+``html_static_path``, see ``sphinx: config:`` in ``book/_config.yml``) with:
 
 ============================  ===================================================
 ``mathjax/es5/``              MathJax 3: ``tex-mml-chtml.js`` and what it loads

@@ -161,18 +161,18 @@ ThresholdExplorer(scores, labels, title="Toy detector: Gaussian scores")
 
 
 def write_scratch_book(root):
-    """Write a one-page Jupyter Book (config from the snippet) into ``root``."""
+    """Write a one-page Jupyter Book (the course's own ``sphinx`` config) into ``root``."""
     import yaml
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    snippet = yaml.safe_load((REPO / "book" / "_config_sphinx.yml.snippet").read_text())
+    course = yaml.safe_load((REPO / "book" / "_config.yml").read_text())
     config = {
         "title": "adcourse scratch book",
         "author": "adcourse tests",
         "only_build_toc_files": True,
         "execute": {"execute_notebooks": "force", "timeout": 120},
-        **snippet,
+        "sphinx": course["sphinx"],
     }
     (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     (root / "_toc.yml").write_text("format: jb-book\nroot: index\n")

@@ -72,7 +72,7 @@ def test_chapter1_threshold_explorer(built_book):
 
 @pytest.mark.book
 def test_scratch_book_offline(tmp_path):
-    """Build a one-page book with the repository's config snippet; check it in the browser."""
+    """Build a one-page book with the course's sphinx config; check it in the browser."""
     html = build_scratch_book(tmp_path / "book")
     # the data of the scratch page (browser_utils.SCRATCH_PAGE)
     rng = np.random.default_rng(0)
