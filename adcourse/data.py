@@ -36,6 +36,9 @@ __all__ = [
     "make_nanofibers",
     "make_toy_1d",
     "make_toy_2d",
+    "make_shapes_2d",
+    "SHAPES_2D",
+    "load_breast_cancer_oneclass",
     "load_digits_oneclass",
     "save_samples",
     "load_samples",
@@ -663,6 +666,88 @@ def make_toy_2d(n_normal=500, n_anomalous=50, random_state=0):
     )
     y = np.repeat(np.array([0, 1], dtype=np.int64), [n_normal, n_anomalous])
     return _shuffle(rng, X, y)
+
+
+SHAPES_2D = ("blobs", "banana", "ring", "mixture")
+
+
+def make_shapes_2d(kind="blobs", n_normal=500, n_anomalous=50, random_state=0):
+    """2-D normal data of various shapes, with anomalies spread uniformly around them.
+
+    The chapter-2 test bed: decision boundaries of every detector drawn on the
+    same data. ``phi0`` depends on ``kind``:
+
+    * ``"blobs"``: three Gaussian clusters of different spread;
+    * ``"banana"``: a curved, non-convex band (a bent parabola plus noise);
+    * ``"ring"``: an annulus of radius 2 around an empty centre, where a detector
+      that only looks at the distance from the mean fails;
+    * ``"mixture"``: a dense and a sparse cluster, where a global density
+      threshold misses points near the dense one (the case of LOF).
+
+    ``phi1`` is uniform on the box ``[-5, 5]^2`` (anomalies that fall inside the
+    normal region are indistinguishable, which caps the best AUROC below 1).
+
+    Returns ``(X, y)`` shuffled, ``y = 1`` for anomalies.
+
+    Examples
+    --------
+    >>> X, y = make_shapes_2d("ring", n_normal=100, n_anomalous=10)
+    >>> X.shape, int(y.sum())
+    ((110, 2), 10)
+    """
+    if kind not in SHAPES_2D:
+        raise ValueError(f"kind must be one of {SHAPES_2D}, got {kind!r}")
+    n_normal = _check_int("n_normal", n_normal, 1)
+    n_anomalous = _check_int("n_anomalous", n_anomalous, 0)
+    rng = _rng(random_state)
+    n = n_normal
+    if kind == "blobs":
+        centres = np.array([[-2.5, -2.0], [2.0, 2.5], [2.5, -2.0]])
+        spreads = np.array([0.4, 0.7, 0.3])
+        which = rng.integers(0, 3, n)
+        X0 = centres[which] + rng.normal(size=(n, 2)) * spreads[which, None]
+    elif kind == "banana":
+        t = rng.uniform(-2.2, 2.2, n)
+        X0 = np.c_[t, 0.45 * t**2 - 1.5] + rng.normal(scale=0.25, size=(n, 2))
+    elif kind == "ring":
+        angle = rng.uniform(0, 2 * np.pi, n)
+        radius = 2.0 + rng.normal(scale=0.2, size=n)
+        X0 = np.c_[radius * np.cos(angle), radius * np.sin(angle)]
+    else:  # mixture: dense + sparse cluster
+        dense = rng.random(n) < 0.5
+        X0 = np.where(
+            dense[:, None],
+            np.array([-2.0, 1.5]) + 0.25 * rng.normal(size=(n, 2)),
+            np.array([1.5, -1.0]) + 1.2 * rng.normal(size=(n, 2)),
+        )
+    X1 = rng.uniform(-5, 5, size=(n_anomalous, 2))
+    X = np.concatenate([X0, X1])
+    y = np.repeat(np.array([0, 1], dtype=np.int64), [n_normal, n_anomalous])
+    return _shuffle(rng, X, y)
+
+
+def load_breast_cancer_oneclass(test_size=0.5, random_state=0):
+    """scikit-learn's breast-cancer data as a one-class problem (bundled, offline).
+
+    Benign tumours (357) are normal, malignant ones (212) anomalous. The 30
+    features are standardised with the mean and standard deviation of the
+    normal training part. Returns ``(X_train, X_test, y_test)``: ``X_train``
+    holds benign samples only, ``X_test`` the other benign ones and every
+    malignant one, ``y_test = 1`` for malignant.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    test_size = _check_real("test_size", test_size, 0.0, 1.0, low_open=True, high_open=True)
+    rng = _rng(random_state)
+    X, target = load_breast_cancer(return_X_y=True)
+    anomalous = target == 0  # in scikit-learn, 0 = malignant
+    normal_idx = rng.permutation(np.flatnonzero(~anomalous))
+    n_test = int(round(test_size * normal_idx.size))
+    train_idx, test_normal = normal_idx[n_test:], normal_idx[:n_test]
+    mean, std = X[train_idx].mean(0), X[train_idx].std(0)
+    X = (X - mean) / std
+    test_idx = np.r_[test_normal, np.flatnonzero(anomalous)]
+    return X[train_idx], X[test_idx], anomalous[test_idx].astype(np.int64)
 
 
 # --------------------------------------------------------------------------- #

@@ -7,6 +7,7 @@ import pytest
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
+from adcourse import data
 from adcourse.data import (
     DEFECT_TYPES,
     DigitsSplit,
@@ -304,3 +305,27 @@ def test_digits_oneclass_split():
 def test_digits_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         load_digits_oneclass(**kwargs)
+
+
+# --- chapter-2 vector data ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", data.SHAPES_2D)
+def test_shapes_2d(kind):
+    X, y = data.make_shapes_2d(kind, n_normal=300, n_anomalous=30, random_state=4)
+    assert X.shape == (330, 2) and y.sum() == 30
+    X2, y2 = data.make_shapes_2d(kind, n_normal=300, n_anomalous=30, random_state=4)
+    np.testing.assert_array_equal(X, X2)
+    assert np.all(np.abs(X[y == 1]) <= 5)
+    if kind == "ring":  # the centre is empty of normal data
+        assert np.linalg.norm(X[y == 0], axis=1).min() > 1.0
+    with pytest.raises(ValueError, match="kind"):
+        data.make_shapes_2d("square")
+
+
+def test_breast_cancer_oneclass():
+    X_train, X_test, y_test = data.load_breast_cancer_oneclass(random_state=0)
+    assert X_train.shape[1] == 30 and X_test.shape[1] == 30
+    assert X_train.shape[0] + (y_test == 0).sum() == 357  # benign
+    assert y_test.sum() == 212  # malignant
+    np.testing.assert_allclose(X_train.mean(0), 0, atol=1e-10)
