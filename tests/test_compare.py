@@ -1,0 +1,46 @@
+"""Tests of adcourse.compare: the comparison tables of the book."""
+
+import numpy as np
+import pytest
+from sklearn.ensemble import IsolationForest
+
+from adcourse import metrics
+from adcourse.compare import External, compare
+from adcourse.data import make_shapes_2d
+from adcourse.density import GaussianDetector
+
+
+@pytest.fixture(scope="module")
+def datasets():
+    X, y = make_shapes_2d("blobs", 200, 20, random_state=0)
+    X2, y2 = make_shapes_2d("ring", 200, 20, random_state=1)
+    return {"blobs": (X[y == 0][:100], X, y), "ring": (X2[y2 == 0][:100], X2, y2)}
+
+
+def test_compare_records_auroc_and_times(datasets):
+    table = compare({"Gaussian": GaussianDetector}, datasets)
+    X_train, X_test, y_test = datasets["ring"]
+    expected = metrics.roc_auc(GaussianDetector().fit(X_train).anomaly_score(X_test), y_test)
+    assert table.value("Gaussian", "ring", "auroc") == expected
+    assert table.value("Gaussian", "blobs", "fit_s") >= 0
+    assert table.methods == ["Gaussian"] and table.datasets == ["blobs", "ring"]
+    assert "Gaussian" in str(table) and "<table" in table._repr_html_()
+
+
+def test_external_flips_sklearn_sign(datasets):
+    X_train, X_test, y_test = datasets["blobs"]
+    ext = External(IsolationForest(random_state=0), lambda est, X: -est.score_samples(X))
+    s = ext.fit(X_train).anomaly_score(X_test)
+    np.testing.assert_allclose(s, -IsolationForest(random_state=0).fit(X_train).score_samples(X_test))
+    assert metrics.roc_auc(s, y_test) > 0.8
+
+
+def test_a_failing_method_does_not_stop_the_table(datasets):
+    class Broken:
+        def fit(self, X):
+            raise RuntimeError("boom")
+
+    table = compare({"broken": Broken, "Gaussian": GaussianDetector}, datasets)
+    assert "boom" in table.rows[0]["error"]
+    assert np.isfinite(table.value("Gaussian", "blobs", "auroc"))
+    assert "error" in table._repr_html_()
