@@ -47,7 +47,7 @@ exercises: setup
 
 grade: setup
 	@test -d "$(SUBMISSIONS)" || { echo "no folder $(SUBMISSIONS): make grade SUBMISSIONS=path/to/folder"; exit 1; }
-	$(VENV)/bin/adcourse grade $(SUBMISSIONS)/*.ipynb --out $(GRADEBOOK)
+	$(VENV)/bin/adcourse grade $(SUBMISSIONS) --out $(GRADEBOOK)
 
 bench: setup
 	$(PY) scripts/bench.py

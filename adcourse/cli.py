@@ -89,6 +89,9 @@ def build_parser():
 
 
 def main(argv=None):
+    # nbformat -> jsonschema builds the grammar of the optional rfc3987_syntax format checker
+    # at import (2 s), and nbformat never uses it: skip it in this command-line process.
+    sys.modules.setdefault("rfc3987_syntax", None)
     args = build_parser().parse_args(argv)
     return args.func(args)
 

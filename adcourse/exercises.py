@@ -40,7 +40,12 @@ import re
 import sys
 from pathlib import Path
 
-import nbformat
+if __name__ == "__main__":  # pragma: no cover - command line only
+    # nbformat -> jsonschema builds the grammar of the optional rfc3987_syntax format
+    # checker at import (2 s); nbformat never uses it.
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+import nbformat  # noqa: E402
 
 __all__ = [
     "STUB",

@@ -94,6 +94,7 @@ _EXC_LINE = re.compile(
     r"^([A-Za-z_][\w.]*(?:Error|Exception|Failed|Interrupt|Exit|Warning|Died|Iteration))\b(:.*)?$"
 )
 _TIMEOUT = re.compile(r"Timeout of ([\d.]+) seconds exceeded")
+_DIED = "kernel died while running this cell"  # adcourse._grading_plugin.KernelDied
 
 
 class GradingError(Exception):
@@ -136,10 +137,10 @@ class Submission:
             row[t.task] = int(t.passed)
         row["score"] = self.score
         row["max_score"] = self.max_score
-        reasons = [f"{t.task}: {t.reason}" for t in self.tasks if not t.passed]
-        if self.reason and not self.tasks:
-            reasons = [self.reason]
-        row["reasons"] = "; ".join(reasons)
+        if self.reason:  # one reason for the whole submission
+            row["reasons"] = self.reason
+        else:
+            row["reasons"] = "; ".join(f"{t.task}: {t.reason}" for t in self.tasks if not t.passed)
         return row
 
 
@@ -306,6 +307,15 @@ def _kill_tree(proc):
             pass
 
 
+# ``python -m pytest``, minus 2 s: jsonschema (imported by nbformat, imported by nbval) builds
+# the grammar of the optional ``rfc3987_syntax`` format checker at import time, which
+# nbformat's validation never uses. Marking that module as absent skips it.
+_BOOTSTRAP = (
+    "import sys; sys.modules.setdefault('rfc3987_syntax', None); import pytest; "
+    "sys.exit(pytest.main(sys.argv[1:]))"
+)
+
+
 def run_nbval(notebook, junit, timeout=60, total_timeout=None, omp_threads=1):
     """Run ``pytest --nbval-lax`` on one notebook in a subprocess.
 
@@ -332,7 +342,7 @@ def run_nbval(notebook, junit, timeout=60, total_timeout=None, omp_threads=1):
     env.pop("PYTEST_ADDOPTS", None)
     env.pop("PYTEST_PLUGINS", None)
     cmd = [
-        sys.executable, "-m", "pytest", str(notebook.name),
+        sys.executable, "-c", _BOOTSTRAP, str(notebook.name),
         "-c", str(work / "pytest.ini"), "--rootdir", str(work),
         "-p", "nbval.plugin", "-p", "adcourse._grading_plugin", "-p", "no:cacheprovider",
         "--nbval-lax", "--nbval-current-env", f"--nbval-cell-timeout={timeout:g}",
@@ -349,13 +359,8 @@ def run_nbval(notebook, junit, timeout=60, total_timeout=None, omp_threads=1):
         out, _ = proc.communicate()
         return None, out.decode("utf-8", "replace"), True
     finally:
-        if proc.poll() is None:  # pragma: no cover - interrupted
+        if proc.poll() is None:  # pragma: no cover - interrupted (KeyboardInterrupt, ...)
             _kill_tree(proc)
-        for pid in _descendants(proc.pid):  # a kernel left behind
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
 
 
 @dataclass
@@ -389,16 +394,17 @@ def error_reason(text, timeout=None):
     """The last line of a cell's error: ``ValueError: ...``, ``timed out after 60 s``, ..."""
     if not text:
         return "failed"
-    m = _TIMEOUT.search(text)
+    head = _header(text)  # nbval's own message, before the cell's source
+    m = _TIMEOUT.search(head)
     if m:
-        extra = " (could not interrupt the kernel)" if "Failed to interrupt" in text else ""
+        extra = " (could not interrupt the kernel)" if "Failed to interrupt" in head else ""
         return f"timed out after {float(m.group(1)):g} s{extra}"
-    if "Kernel dead on test start" in text:
+    if "Kernel dead on test start" in head:
         return "not run: the kernel had died"
-    if "kernel died" in text:
-        return "kernel died" + text.split("kernel died", 1)[1].split("\n")[0].replace(
-            " while running this cell", "")
-    lines = [ln.rstrip() for ln in text.strip().splitlines()]
+    if _DIED in head:
+        return "kernel died" + head.split(_DIED, 1)[1].split("\n")[0]
+    body = text.split("\nTraceback:", 1)[1] if "\nTraceback:" in text else text
+    lines = [ln.rstrip() for ln in body.strip().splitlines()]
     start = None
     for i, line in enumerate(lines):
         if _EXC_LINE.match(line.strip()):
@@ -408,18 +414,21 @@ def error_reason(text, timeout=None):
         reason = nonempty[-1].strip() if nonempty else "failed"
     else:
         tail = [ln.strip() for ln in lines[start:] if ln.strip()]
-        reason = " ".join(tail)
+        reason = " | ".join(tail)
     reason = reason.replace("pytest plugin exception: ", "")
     if reason.endswith(":"):  # "NotImplementedError:" with an empty message
         reason = reason[:-1]
     return reason if len(reason) <= 600 else reason[:597] + "..."
 
 
+def _header(text):
+    return text.split("\nInput:", 1)[0]
+
+
 def _is_stop(result):
     """Does this cell end the run (a timeout or a dead kernel)?"""
-    return result.status == "failed" and (
-        _TIMEOUT.search(result.text) is not None or "kernel died" in result.text
-    )
+    head = _header(result.text)
+    return result.status == "failed" and (_TIMEOUT.search(head) is not None or _DIED in head)
 
 
 def score_cells(mapping, results, tasks):
@@ -500,6 +509,7 @@ def grade_one(path, solutions_dir=None, timeout=60, total_timeout=None, exercise
         ref_nb = nbformat.read(str(ref_path), as_version=4)
         tasks = list(reference_checks(ref_nb))
         if load_error:
+            sub.reason = load_error
             sub.tasks = [TaskResult(t, False, load_error) for t in tasks]
             return sub
         prepared, mapping = prepare(nb, ref_nb)
@@ -515,23 +525,20 @@ def grade_one(path, solutions_dir=None, timeout=60, total_timeout=None, exercise
             code, log, killed = run_nbval(nb_path, junit, timeout, total_timeout, omp_threads)
             (tmp / "pytest.log").write_text(log, encoding="utf-8")
             if killed:
-                why = f"grading timed out after {total_timeout:g} s (whole notebook)"
-                sub.tasks = [TaskResult(t, False, why) for t in tasks]
+                sub.reason = f"grading timed out after {total_timeout:g} s (whole notebook)"
+                sub.tasks = [TaskResult(t, False, sub.reason) for t in tasks]
             elif not junit.exists():
                 tail = " | ".join(log.strip().splitlines()[-3:])
-                why = f"grading failed (pytest exit code {code}): {tail}"
-                sub.tasks = [TaskResult(t, False, why) for t in tasks]
+                sub.reason = f"grading failed (pytest exit code {code}): {tail}"
+                sub.tasks = [TaskResult(t, False, sub.reason) for t in tasks]
             else:
                 sub.tasks = score_cells(mapping, parse_junit(junit), tasks)
         finally:
             if workdir is None:
                 shutil.rmtree(tmp, ignore_errors=True)
     except Exception as exc:  # one bad submission must not stop the others
-        why = f"grading error: {type(exc).__name__}: {exc}"
-        if sub.tasks:
-            sub.tasks = [TaskResult(t.task, False, why) for t in sub.tasks]
-        else:
-            sub.reason = why
+        sub.reason = f"grading error: {type(exc).__name__}: {exc}"
+        sub.tasks = [TaskResult(t.task, False, sub.reason) for t in sub.tasks]
     finally:
         sub.seconds = time.monotonic() - start
     return sub
@@ -573,18 +580,20 @@ def format_table(submissions):
     tasks = [c for c in _columns(rows) if c not in ("file", "exercise", "score", "max_score", "reasons")]
     name_w = max([len("submission")] + [len(Path(s.file).name) for s in submissions])
     buf = io.StringIO()
-    head = f"{'submission':<{name_w}}  " + " ".join(f"{t[-2:]:>3}" if t.startswith("task-") else t
-                                                  for t in tasks) + "  score   time"
+    labels = [t.replace("task-", "t") for t in tasks]
+    head = f"{'submission':<{name_w}}  " + " ".join(f"{lab:>{max(3, len(lab))}}" for lab in labels) + "  score   time"
     buf.write(head + "\n" + "-" * len(head) + "\n")
     for s, row in zip(submissions, rows):
-        marks = " ".join(f"{('✓' if row[t] else '✗') if t in row else '':>3}" for t in tasks)
+        marks = " ".join(f"{('✓' if row[t] else '✗') if t in row else '':>{max(3, len(lab))}}"
+                         for t, lab in zip(tasks, labels))
         buf.write(f"{Path(s.file).name:<{name_w}}  {marks}  {row['score']:>2}/{row['max_score']:<2} "
                   f"{s.seconds:5.1f}s\n")
-        for t in s.tasks:
-            if not t.passed:
-                buf.write(f"    {t.task}: {t.reason[:200]}\n")
-        if s.reason and not s.tasks:
+        if s.reason:
             buf.write(f"    {s.reason[:200]}\n")
+        else:
+            for t in s.tasks:
+                if not t.passed:
+                    buf.write(f"    {t.task}: {t.reason[:200]}\n")
     return buf.getvalue()
 
 
