@@ -54,7 +54,7 @@ class External:
         return np.asarray(self.score(self.estimator, check_vectors(X)), dtype=np.float64)
 
 
-@dataclass
+@dataclass(repr=False)
 class Table:
     """Results of :func:`compare`: one row per (method, data set)."""
 
@@ -88,6 +88,9 @@ class Table:
         if "fit_s" in r:
             text += f" ({r['fit_s'] + r['score_s']:.2f} s)"
         return text, None
+
+    def __repr__(self):
+        return str(self)
 
     def __str__(self):
         width = max(len(m) for m in self.methods) + 2
