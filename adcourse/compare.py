@@ -77,51 +77,53 @@ class Table:
         return list(dict.fromkeys(r["dataset"] for r in self.rows))
 
     def _cell(self, method, dataset):
+        """(text, error message or None) of one cell: the main measure, 3 decimals."""
         try:
             r = next(r for r in self.rows if r["method"] == method and r["dataset"] == dataset)
         except StopIteration:
             return "", None
         if r.get("error"):
             return "error", r["error"]
-        main = self.measures[0]
-        text = f"{r[main]:.3f}"
-        if "fit_s" in r:
-            text += f" ({r['fit_s'] + r['score_s']:.2f} s)"
-        return text, None
+        return f"{r[self.measures[0]]:.3f}", None
+
+    def total_time(self, method):
+        """Fit + score seconds of one method, summed over the data sets."""
+        return sum(r.get("fit_s", 0.0) + r.get("score_s", 0.0) for r in self.rows if r["method"] == method)
 
     def __repr__(self):
         return str(self)
 
     def __str__(self):
         width = max(len(m) for m in self.methods) + 2
-        head = "".ljust(width) + "".join(d[:16].rjust(18) for d in self.datasets)
+        head = "".ljust(width) + "".join(d[:14].rjust(16) for d in self.datasets) + "  time (s)"
         lines = [head]
         for m in self.methods:
-            lines.append(m.ljust(width) + "".join(self._cell(m, d)[0].rjust(18) for d in self.datasets))
+            cells = "".join(self._cell(m, d)[0].rjust(16) for d in self.datasets)
+            lines.append(m.ljust(width) + cells + f"{self.total_time(m):10.2f}")
         return "\n".join(lines)
 
     def _repr_html_(self):
-        best = {d: max((r[self.measures[0]] for r in self.rows
-                        if r["dataset"] == d and not r.get("error")), default=None)
-                for d in self.datasets}
-        out = ['<table class="adcourse-compare"><thead><tr><th>method</th>']
+        best = {}
+        for d in self.datasets:
+            texts = [self._cell(m, d)[0] for m in self.methods]
+            values = [float(t) for t in texts if t not in ("", "error")]
+            best[d] = f"{max(values):.3f}" if values else None
+        out = ['<div style="overflow-x: auto">',
+               '<table class="adcourse-compare" style="white-space: nowrap; font-size: 0.85em">',
+               "<thead><tr><th>method</th>"]
         out += [f"<th>{html.escape(d)}</th>" for d in self.datasets]
-        out.append("</tr></thead><tbody>")
+        out.append("<th>time (s)</th></tr></thead><tbody>")
         for m in self.methods:
             out.append(f"<tr><td>{html.escape(m)}</td>")
             for d in self.datasets:
                 text, err = self._cell(m, d)
-                try:
-                    is_best = best[d] is not None and self.value(m, d, self.measures[0]) == best[d]
-                except (KeyError, TypeError):
-                    is_best = False
                 title = f' title="{html.escape(err)}"' if err else ""
-                text = f"<b>{text}</b>" if is_best else text
+                text = f"<b>{text}</b>" if text == best[d] else text
                 out.append(f"<td{title}>{text}</td>")
-            out.append("</tr>")
-        out.append("</tbody></table>")
-        note = (f"<p><small>Cells: {self.measures[0]} (fit + score time). "
-                "Bold: best of the column.</small></p>")
+            out.append(f"<td>{self.total_time(m):.2f}</td></tr>")
+        out.append("</tbody></table></div>")
+        note = (f"<p><small>Cells: {self.measures[0]}; bold: best of the column (ties included); "
+                "time: fit + score, summed over the data sets.</small></p>")
         return "".join(out) + note
 
 

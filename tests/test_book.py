@@ -77,3 +77,41 @@ def test_chapters_have_figures_and_no_errors(built_book):
         for img in re.findall(r'<img[^>]+src="([^"]+)"', html):
             if not img.startswith("data:"):
                 assert (built_book / img).exists(), f"{name}: broken image {img}"
+
+
+def _scratch_book(root: Path, body: str) -> Path:
+    """A one-page book with the course's execution and parsing settings (not its static files)."""
+    config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
+    config.pop("sphinx", None)
+    root.mkdir()
+    (root / "_config.yml").write_text(yaml.safe_dump(config))
+    (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    header = (ROOT / "book" / "01-performance-measures.md").read_text().split("---\n")[1]
+    (root / "page.md").write_text(f"---\n{header}---\n\n# Page\n\n{body}\n")
+    return root
+
+
+def _build(root: Path):
+    import subprocess
+    import sys
+
+    jb = Path(sys.executable).parent / "jupyter-book"
+    return subprocess.run([str(jb), "build", "--all", "-W", "-n", "--keep-going", str(root)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ("1 / 0", "ZeroDivisionError"),
+        ("import warnings\nwarnings.warn('strict-build-check')", "stderr was found in the cell outputs"),
+    ],
+    ids=["cell-error", "cell-warning"],
+)
+def test_the_strict_build_fails_on_a_cell_error_or_warning(tmp_path, cell, expected):
+    ok = _build(_scratch_book(tmp_path / "ok", "```{code-cell} ipython3\nprint('fine')\n```"))
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    bad = _build(_scratch_book(tmp_path / "bad", f"```{{code-cell}} ipython3\n{cell}\n```"))
+    assert bad.returncode != 0
+    assert expected in bad.stdout + bad.stderr + "".join(
+        p.read_text() for p in (tmp_path / "bad").rglob("*.err.log"))
