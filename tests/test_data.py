@@ -329,3 +329,62 @@ def test_breast_cancer_oneclass():
     assert X_train.shape[0] + (y_test == 0).sum() == 357  # benign
     assert y_test.sum() == 212  # malignant
     np.testing.assert_allclose(X_train.mean(0), 0, atol=1e-10)
+
+
+# --- textures (real scikit-image photographs with synthetic defects) ----------------------------
+
+
+@pytest.mark.parametrize("texture", data.TEXTURES)
+def test_textures_shapes_masks_and_determinism(texture):
+    ds = data.make_textures(texture, n_images=8, size=48, anomaly_rate=0.5, random_state=1)
+    assert ds.images.shape == (8, 48, 48) and ds.images.min() >= 0 and ds.images.max() <= 1
+    assert ds.labels.sum() == 4
+    np.testing.assert_array_equal(ds.labels, ds.masks.any(axis=(1, 2)))
+    again = data.make_textures(texture, n_images=8, size=48, anomaly_rate=0.5, random_state=1)
+    np.testing.assert_array_equal(ds.images, again.images)
+
+
+@pytest.mark.parametrize("kind", data.TEXTURE_DEFECTS)
+def test_every_texture_defect_changes_the_pixels_of_its_mask_only(kind):
+    from scipy import ndimage
+
+    full = data._load_texture("brick")
+    donor = data._load_texture("grass")[:64, :64]
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        crop = full[100:164, 200:264]
+        out, alpha = data._texture_defect(crop.copy(), kind, rng, donor)
+        mask = alpha >= 0.5
+        change = np.abs(out - crop)
+        assert mask.any()
+        assert change[mask].mean() > 0.03  # the defect is visible inside its mask
+        outside = ~ndimage.binary_dilation(mask, iterations=2)
+        assert change[outside].max() < 1e-12  # and nothing changes away from it
+
+
+def test_texture_splits_do_not_overlap():
+    # train crops come from rows [0, 256), test crops from rows [256, 512) of the texture
+    full = data._load_texture("gravel")
+    tr = data.make_textures("gravel", 4, 32, anomaly_rate=0.0, split="train", random_state=0)
+    te = data.make_textures("gravel", 4, 32, anomaly_rate=0.0, split="test", random_state=0)
+    top, bottom = full[:256], full[256:]
+
+    def found(crop, region):
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        windows = sliding_window_view(region, crop.shape)
+        return np.any(np.all(windows == crop, axis=(-2, -1)))
+
+    assert all(found(c, top) for c in tr.images) and not any(found(c, top) for c in te.images)
+    assert all(found(c, bottom) for c in te.images)
+
+
+def test_texture_bad_arguments():
+    with pytest.raises(ValueError, match="texture"):
+        data.make_textures("marble")
+    with pytest.raises(ValueError, match="split"):
+        data.make_textures(split="val")
+    with pytest.raises(ValueError, match="defect_types"):
+        data.make_textures(defect_types=("crack",))
+    with pytest.raises(ValueError, match="size"):
+        data.make_textures(size=8)
