@@ -275,3 +275,298 @@ def test_task5_wrong_rates_and_shape(ref):
     fails(checks.check_evaluate_on_test, swapped_rates,
           match=[r"wrong FPR", r"at your threshold", r"your FPR equals the TNR"])
     fails(checks.check_evaluate_on_test, lambda *a: 1.0, match=r"pair \(threshold, rates\)")
+
+
+# =====================================================================================
+# exercise 2: random vectors
+# =====================================================================================
+
+SOLUTION_2 = ROOT / "solutions" / "02-random-vectors.ipynb"
+
+
+@pytest.fixture(scope="module")
+def ref2():
+    """The reference functions of exercise 2, from its solution notebook."""
+    nb = nbformat.read(str(SOLUTION_2), as_version=4)
+    ns = {"np": np}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, str(SOLUTION_2), "exec"), ns)
+    return ns
+
+
+def test_registry_names_every_check_of_exercise_2():
+    tasks = checks.TASKS["02-random-vectors"]
+    assert list(tasks) == [f"task-{i}" for i in range(1, 6)]
+    assert all(f.task == t for t, f in tasks.items())
+    assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors"}
+    for exercise in checks.TASKS.values():  # every check is exported by the package
+        for check in exercise.values():
+            assert getattr(checks, check.__name__) is check and check.__name__ in checks.__all__
+
+
+@pytest.mark.parametrize("task, names", [
+    ("task-1", ["mahalanobis_scores"]),
+    ("task-2", ["em_step"]),
+    ("task-3", ["c_factor", "isolation_score"]),
+    ("task-4", ["knn_score"]),
+    ("task-5", ["choose_nu"]),
+])
+def test_exercise_2_reference_passes(ref2, capsys, task, names):
+    checks.TASKS["02-random-vectors"][task](*[ref2[n] for n in names])
+    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+
+
+def test_exercise_2_student_errors_propagate_unchanged():
+    def stub(*args):
+        raise NotImplementedError()
+
+    for check in (checks.check_mahalanobis_scores, checks.check_em_step, checks.check_knn_score,
+                  checks.check_choose_nu):
+        with pytest.raises(NotImplementedError):
+            check(stub)
+    with pytest.raises(NotImplementedError):
+        checks.check_isolation(stub, stub)
+    fails(checks.check_em_step, 3.0, match=["Task 2", "expected a function"])
+
+
+# ---- exercise 2, task 1 -------------------------------------------------------------
+
+
+def _maha(ddof=0, squared=False, centre_x=True, centre_cov=True, euclid=False):
+    def mahalanobis_scores(X_train, X):
+        mu = X_train.mean(axis=0)
+        Z = X_train - mu if centre_cov else X_train
+        sigma = Z.T @ Z / (len(X_train) - ddof)
+        D = X - mu if centre_x else X
+        d2 = np.sum(D * np.linalg.solve(sigma, D.T).T, axis=1) if not euclid else np.sum(D**2, axis=1)
+        return d2 if squared else np.sqrt(d2)
+    return mahalanobis_scores
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(ddof=1), r"np\.cov.*n - 1 = 11.*sqrt\(\(n-1\)/n\)"),
+    (dict(squared=True), r"SQUARED distance"),
+    (dict(ddof=1, squared=True), r"squared distance, with the unbiased covariance"),
+    (dict(centre_x=False), r"did not centre the new samples"),
+    (dict(centre_cov=False), r"did not centre the training data"),
+    (dict(euclid=True), r"Euclidean distance to the mean"),
+])
+def test_ex2_task1_mistakes(kwargs, pattern):
+    fails(checks.check_mahalanobis_scores, _maha(**kwargs),
+          match=["Task 1 \\(mahalanobis_scores\\)", "wrong distances", "expected", "received",
+                 pattern])
+
+
+def test_ex2_task1_np_cov_variants_and_shapes(capsys):
+    def with_np_cov(X_train, X, bias):
+        d = X - X_train.mean(axis=0)
+        cov = np.cov(X_train, rowvar=False, bias=bias)
+        return np.sqrt(np.einsum("ij,jk,ik->i", d, np.linalg.inv(cov), d))
+
+    checks.check_mahalanobis_scores(lambda A, B: with_np_cov(A, B, True))
+    checks.check_mahalanobis_scores(lambda A, B: with_np_cov(A, B, True)[:, None])  # (m, 1) is fine
+    assert "✓ Task 1 passed" in capsys.readouterr().out
+    fails(checks.check_mahalanobis_scores, lambda A, B: with_np_cov(A, B, False),
+          match=r"unbiased covariance")
+    fails(checks.check_mahalanobis_scores, lambda A, B: np.zeros((len(B), 2)),
+          match=r"must have shape \(6,\)")
+    fails(checks.check_mahalanobis_scores, lambda A, B: 2 * with_np_cov(A, B, True),
+          match=r"every value you returned is 2 times the expected one")
+
+
+# ---- exercise 2, task 2 -------------------------------------------------------------
+
+
+def _em(flags):
+    from adcourse.checks.random_vectors import _em_reference
+
+    def em_step(X, weights, means, covariances):
+        return _em_reference(X, weights, means, covariances, **flags)
+    return em_step
+
+
+def test_ex2_task2_independent_reference_agrees_with_gmm_detector():
+    from adcourse.checks.random_vectors import _em_cases, _em_reference
+
+    cases = list(_em_cases())
+    assert len(cases) == 4
+    for X, theta0, theta1 in cases[:3]:  # theta1: GMMDetector's first EM iteration
+        ours = _em_reference(X, *theta0)
+        for a, b in zip(ours, theta1):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        assert np.abs(theta1[1] - theta0[1]).max() > 0.05  # a real step: the means move
+
+
+@pytest.mark.parametrize("flags, pattern", [
+    (dict(old_means=True), r"wrong covariances.*centred on the OLD means"),
+    (dict(no_norm_weights=True), r"wrong weights returned.*divide by n"),
+    (dict(gamma_unnormalised=True), r"not normalised over the components"),
+    (dict(gamma_over_samples=True), r"normalised the membership weights over the samples"),
+    (dict(no_prior=True), r"forgot the mixing weights"),
+    (dict(cov_over_n=True), r"its own N_k"),
+])
+def test_ex2_task2_mistakes(ref2, flags, pattern):
+    fails(checks.check_em_step, _em(flags),
+          match=["Task 2 \\(em_step\\)", "expected", "received", pattern])
+
+
+def test_ex2_task2_wrong_return_and_regularised_covariances(ref2):
+    fails(checks.check_em_step, lambda X, w, m, c: (w, m), match=r"must return three arrays")
+    fails(checks.check_em_step, lambda X, w, m, c: (w, m, c), match=r"the parameters you were given")
+
+    def regularised(X, w, m, c):
+        w2, m2, c2 = ref2["em_step"](X, w, m, c)
+        return w2, m2, c2 + 1e-3 * np.eye(X.shape[1])
+
+    fails(checks.check_em_step, regularised,
+          match=[r"wrong covariances returned", r"no regularisation"])
+
+
+# ---- exercise 2, task 3 -------------------------------------------------------------
+
+
+def _c(special=True, log=np.log, shift=1, exact=False):
+    def c_factor(n):
+        n = np.asarray(n, dtype=float)
+        if exact:
+            out = np.array([2 * np.sum(1 / np.arange(1, m)) - 2 * (m - 1) / m if m > 2 else 0.0
+                            for m in n.ravel()]).reshape(n.shape)
+        else:
+            out = 2 * (log(n - shift) + np.euler_gamma) - 2 * (n - 1) / n
+        if special:
+            out = np.where(n == 2, 1.0, np.where(n < 2, 0.0, out))
+        return out if out.ndim else float(out)
+    return c_factor
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(special=False), r"only holds for n > 2.*c\(1\) = 0.*c\(2\) = 1"),
+    (dict(log=np.log2), r"NATURAL logarithm"),
+    (dict(log=np.log2, special=False), r"log2.*special cases"),
+    (dict(shift=0), r"H\(n\) instead of H\(n-1\)"),
+    (dict(exact=True), r"exact harmonic number.*approximation"),
+])
+def test_ex2_task3_c_factor_mistakes(ref2, kwargs, pattern):
+    fails(checks.check_isolation, _c(**kwargs), ref2["isolation_score"],
+          match=["Task 3 \\(c_factor and isolation_score\\)", "wrong values returned by c_factor",
+                 pattern])
+
+
+def test_ex2_task3_c_factor_scalar_and_special_case_report(ref2):
+    def arrays_only(n):
+        out = ref2["c_factor"](n)
+        return np.atleast_1d(out)[:1] * 0 if np.ndim(n) == 0 else out
+
+    fails(checks.check_isolation, arrays_only, ref2["isolation_score"], match=r"c_factor\(256\)")
+
+    def wrong_c2(n):
+        out = np.array(ref2["c_factor"](n), dtype=float)
+        return np.where(np.asarray(n) == 2, 0.5, out)
+
+    fails(checks.check_isolation, wrong_c2, ref2["isolation_score"],
+          match=r"right for n > 2 but c\(1\) = 0, c\(2\) = 0\.5")
+
+
+@pytest.mark.parametrize("score, pattern", [
+    (lambda h, psi, c: np.exp(-np.asarray(h) / c(psi)), r"power of 2"),
+    (lambda h, psi, c: 2.0 ** (np.asarray(h) / c(psi)), r"minus sign"),
+    (lambda h, psi, c: 2.0 ** (-np.asarray(h) / np.log2(psi)), r"normalised by log2\(psi\)"),
+    (lambda h, psi, c: 2.0 ** (-np.asarray(h) / psi), r"normalised by psi"),
+    (lambda h, psi, c: 1 - 2.0 ** (-np.asarray(h) / c(psi)), r"that is 1 - s"),
+])
+def test_ex2_task3_isolation_score_mistakes(ref2, score, pattern):
+    c = ref2["c_factor"]
+    fails(checks.check_isolation, c, lambda h, psi: score(h, psi, c),
+          match=["Task 3", "wrong scores returned by isolation_score", pattern])
+
+
+def test_ex2_task3_library_c_factor_passes(ref2, capsys):
+    from adcourse.isolation import c_factor
+
+    checks.check_isolation(c_factor, ref2["isolation_score"])
+    assert "✓ Task 3 passed" in capsys.readouterr().out
+
+
+# ---- exercise 2, task 4 -------------------------------------------------------------
+
+
+def _knn(offset=0, squared=False, mean=False, largest=False):
+    def knn_score(X_train, X, k):
+        D = np.sort(np.linalg.norm(X[:, None, :] - X_train[None, :, :], axis=2), axis=1)
+        if mean:
+            out = D[:, :k].mean(axis=1)
+        elif largest:
+            out = D[:, -k]
+        else:
+            out = D[:, k - 1 + offset]
+        return out ** 2 if squared else out
+    return knn_score
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(offset=-1), r"off by one: that is the distance to the 1st nearest.*not the 2nd.*index k - 1 = 1"),
+    (dict(offset=+1), r"off by one: that is the distance to the 3rd nearest"),
+    (dict(squared=True), r"returned the squared distance"),
+    (dict(mean=True), r"mean distance to the k nearest"),
+    (dict(largest=True), r"k-th LARGEST"),
+    (dict(offset=+1, squared=True), r"off by one and squared"),
+])
+def test_ex2_task4_mistakes(kwargs, pattern):
+    fails(checks.check_knn_score, _knn(**kwargs),
+          match=["Task 4 \\(knn_score\\)", "wrong scores", r"k=2", pattern])
+
+
+def test_ex2_task4_sklearn_answer_passes(capsys):
+    from sklearn.neighbors import NearestNeighbors
+
+    def knn_score(X_train, X, k):
+        return NearestNeighbors(n_neighbors=k).fit(X_train).kneighbors(X)[0][:, -1]
+
+    checks.check_knn_score(knn_score)
+    assert "✓ Task 4 passed" in capsys.readouterr().out
+
+
+# ---- exercise 2, task 5 -------------------------------------------------------------
+
+
+def _nu(measure="val", largest=True, in_grid_order=False, strict=False, none_as=None):
+    from adcourse.domain import OneClassSVMDetector
+
+    def choose_nu(X_train, X_val, target_fpr, grid):
+        if measure == "naive":
+            ok = [nu for nu in grid if nu <= target_fpr]
+        else:
+            ok = []
+            for nu in grid:
+                det = OneClassSVMDetector(nu=nu).fit(X_train)
+                fpr = {"val": lambda: np.mean(det.anomaly_score(X_val) > 0),
+                       "train": lambda: np.mean(det.anomaly_score(X_train) > 0),
+                       "outlier_fraction": lambda: det.training_outlier_fraction_}[measure]()
+                if fpr < target_fpr if strict else fpr <= target_fpr:
+                    ok.append(nu)
+        if not ok:
+            return none_as
+        if in_grid_order:
+            return ok[-1]
+        return max(ok) if largest else min(ok)
+    return choose_nu
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(measure="outlier_fraction"), r"expected 0\.05, received 0\.1.*training outlier fraction"),
+    (dict(measure="train"), r"measured the FPR on the training samples"),
+    (dict(measure="naive"), r"expected None, received 0\.05.*without measuring anything"),
+    (dict(largest=False), r"SMALLEST nu"),
+    (dict(in_grid_order=True), r"grid is not sorted"),
+    (dict(strict=True), r"exactly equal to target_fpr is acceptable"),
+    (dict(none_as=0.0), r"return one of the values of the grid \(or None\)"),
+])
+def test_ex2_task5_mistakes(kwargs, pattern):
+    fails(checks.check_choose_nu, _nu(**kwargs),
+          match=["Task 5 \\(choose_nu\\)", "wrong nu returned", r"validation FPR", pattern])
+
+
+def test_ex2_task5_reference_rule_passes(capsys):
+    checks.check_choose_nu(_nu())
+    assert "✓ Task 5 passed" in capsys.readouterr().out

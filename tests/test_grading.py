@@ -36,6 +36,7 @@ SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 NAME = "01-performance-measures"
 SOLUTION = SOLUTIONS / f"{NAME}.ipynb"
+NAME_2 = "02-random-vectors"  # graded once, as a whole solution, to keep this module fast
 TASKS = [f"task-{i}" for i in range(1, 6)]
 COLUMNS = ["file", "exercise", *TASKS, "score", "max_score", "reasons"]
 CELL_TIMEOUT = 10  # s; the slowest cell of the solution takes ~3 s on a loaded 2-core machine
@@ -244,6 +245,7 @@ def _submissions(folder: Path):
 
     save("blank", nbformat.read(str(EXERCISES / f"{NAME}.ipynb"), 4), f"blank_{NAME}.ipynb")
     save("solution", sol, f"alice_{NAME}.ipynb")
+    save("solution_2", nbformat.read(str(SOLUTIONS / f"{NAME_2}.ipynb"), 4), f"alice_{NAME_2}.ipynb")
 
     nb = copy.deepcopy(sol)  # a wrong task 1 whose check was edited to pass
     _cell(nb, "task-1-check").source = "# CHECK task-1\npass"
@@ -307,6 +309,14 @@ def test_gradebook_csv(graded):
 @pytest.mark.notebooks
 def test_solution_gets_every_task(graded):
     row = graded[0]["solution"]
+    assert [row[t] for t in TASKS] == [1] * 5
+    assert (row["score"], row["max_score"], row["reasons"]) == (5, 5, "")
+
+
+@pytest.mark.notebooks
+def test_solution_of_exercise_2_gets_every_task(graded):
+    row = graded[0]["solution_2"]
+    assert row["exercise"] == NAME_2  # told apart from exercise 1 in the same run
     assert [row[t] for t in TASKS] == [1] * 5
     assert (row["score"], row["max_score"], row["reasons"]) == (5, 5, "")
 

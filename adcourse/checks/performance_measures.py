@@ -1,25 +1,15 @@
-r"""Checks of the course exercises: run in the exercise notebooks' ``check`` cells.
+r"""Checks of exercise 1, "Performance measures" (``solutions/01-performance-measures.ipynb``).
 
-Each check takes the student's object (a function, usually), runs it on fresh
-data (made here, with fixed seeds, never the data of the notebook) and compares
-it with the reference implementation of :mod:`adcourse.metrics` and
-:mod:`adcourse.decision`. On success it prints ``✓ Task N passed``; on a wrong
-answer it raises :class:`CheckFailed` whose message says
-
-* what was expected and what was received, on which (small) input,
-* a likely cause when the answer matches a typical mistake (``>`` instead of
-  ``>=``, swapped rates, a ROC curve without its end points, a threshold tuned
-  on anomalies, ...).
-
-Errors raised *by the student's function* (``NotImplementedError`` of an
-unsolved stub, a ``TypeError`` in their code, ...) are not caught: they reach
-the notebook with the student's own traceback, and the grader reports them as
-they are.
+Each check runs the student's function on fresh data (made here, with fixed
+seeds, never the data of the notebook) and compares it with the reference
+implementation of :mod:`adcourse.metrics` and :mod:`adcourse.decision`. On a
+wrong answer the :class:`~adcourse.checks.CheckFailed` message says what was
+expected and what was received, on which (small) input, and a likely cause when
+the answer matches a typical mistake (``>`` instead of ``>=``, swapped rates, a
+ROC curve without its end points, a threshold tuned on anomalies, ...).
 
 Conventions (the course's, see :mod:`adcourse.metrics`): anomaly = positive =
 label 1, higher score = more anomalous, detected means ``score >= threshold``.
-
-Exercise 1, "Performance measures" (``solutions/01-performance-measures.ipynb``):
 
 ======  =====================================  ==========================================
 task    check                                  the student's function
@@ -34,17 +24,16 @@ task-5  :func:`check_evaluate_on_test`         ``evaluate_on_test(val_normal_sco
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 
 import numpy as np
 
-from . import metrics
-from .decision import Threshold
+from .. import metrics
+from ..decision import Threshold
+from ._base import CheckFailed, _as_float, _call, _close, _fmt, _inputs, _rng, _task
 
 __all__ = [
-    "CheckFailed",
     "check_confusion_rates",
     "check_roc",
     "check_threshold_for_fpr",
@@ -56,85 +45,10 @@ __all__ = [
 #: Keys of the dictionary returned by ``confusion_rates`` (matched case-insensitively).
 RATE_KEYS = ("TPR", "FPR", "FNR", "TNR", "precision", "accuracy", "F1")
 
-_TOL = 1e-9
-
-
-class CheckFailed(AssertionError):
-    """The answer of an exercise task is wrong; the message explains why and hints at a fix."""
-
 
 # --------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------
-
-
-def _task(number, what):
-    """Decorate a check: prefix failures with the task, print a tick on success."""
-
-    def decorate(check):
-        @functools.wraps(check)
-        def wrapper(*args, **kwargs):
-            __tracebackhide__ = True  # noqa: F841  (pytest / IPython hide this frame)
-            try:
-                check(*args, **kwargs)
-            except CheckFailed as exc:
-                raise CheckFailed(f"Task {number} ({what}): {exc}") from None
-            print(f"✓ Task {number} passed")
-
-        wrapper.task = f"task-{number}"
-        return wrapper
-
-    return decorate
-
-
-def _fmt(x, max_items=12):
-    """Compact one-line repr of a number or an array, for the messages."""
-    if isinstance(x, (list, tuple)) or isinstance(x, np.ndarray):
-        arr = np.asarray(x)
-        if arr.dtype.kind in "iub":
-            return np.array2string(arr, threshold=max_items, edgeitems=4, separator=", ")
-        return np.array2string(
-            arr.astype(float), threshold=max_items, edgeitems=4, precision=4, separator=", "
-        ).replace("\n", "")
-    if isinstance(x, (float, np.floating)):
-        return f"{float(x):.6g}"
-    return repr(x)
-
-
-def _inputs(**kwargs):
-    return "on the input " + ", ".join(f"{k}={_fmt(v)}" for k, v in kwargs.items())
-
-
-def _call(func, *args):
-    """Call the student's function on copies of the inputs (so it cannot alter ours)."""
-    __tracebackhide__ = True  # noqa: F841
-    if not callable(func):
-        raise CheckFailed(
-            f"expected a function, received {type(func).__name__} {_fmt(func)}; "
-            "pass the function itself, without calling it (no parentheses)"
-        )
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    return func(*copies)
-
-
-def _as_float(value, what):
-    if isinstance(value, (bool, np.bool_)):
-        raise CheckFailed(f"{what} must be a number, received the boolean {value!r}")
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise CheckFailed(
-            f"{what} must be a number, received {type(value).__name__} {_fmt(value)}"
-        ) from None
-    return out
-
-
-def _close(a, b, tol=_TOL):
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if math.isinf(a) or math.isinf(b):
-        return a == b
-    return abs(a - b) <= tol * max(1.0, abs(b))
 
 
 def _counts(scores, labels, threshold, strict=False):
@@ -165,10 +79,6 @@ def _expected_rates(scores, labels, threshold):
         "tpr": r.tpr, "fpr": r.fpr, "fnr": r.fnr, "tnr": r.tnr,
         "precision": r.precision, "accuracy": r.accuracy, "f1": r.f1,
     }
-
-
-def _rng(seed):
-    return np.random.default_rng(seed)
 
 
 def _toy_scores(rng, n_normal, n_anomalous, shift=2.0, decimals=None):
@@ -687,13 +597,11 @@ def check_evaluate_on_test(evaluate_on_test):
                        where=where + f", at your threshold {t:.6g}")
 
 
-#: Checks by exercise and task id (the ids of the ``check`` cells' metadata).
+#: The checks of exercise 1 by task id (the ids of the ``check`` cells' metadata).
 TASKS = {
-    "01-performance-measures": {
-        "task-1": check_confusion_rates,
-        "task-2": check_roc,
-        "task-3": check_threshold_for_fpr,
-        "task-4": check_best_roc_threshold,
-        "task-5": check_evaluate_on_test,
-    },
+    "task-1": check_confusion_rates,
+    "task-2": check_roc,
+    "task-3": check_threshold_for_fpr,
+    "task-4": check_best_roc_threshold,
+    "task-5": check_evaluate_on_test,
 }

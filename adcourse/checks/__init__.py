@@ -1,0 +1,66 @@
+r"""Checks of the course exercises: run in the exercise notebooks' ``check`` cells.
+
+One module per exercise, named after its chapter, and a base shared by all:
+
+* :mod:`adcourse.checks._base` -- :class:`CheckFailed`, the task decorator (it
+  prefixes failures with ``Task N (...)`` and prints ``✓ Task N passed``), and
+  the helpers that format inputs, call the student's function on copies of the
+  inputs and compare numbers and arrays;
+* :mod:`adcourse.checks.performance_measures` -- exercise 1 (chapter 1);
+* :mod:`adcourse.checks.random_vectors` -- exercise 2 (chapter 2).
+
+Each check runs the student's function on fresh data (made by the check, with
+fixed seeds, never the notebook's data) and compares it with the reference
+implementation in :mod:`adcourse`. A wrong answer raises :class:`CheckFailed`
+whose message gives the input, the expected and the received values and, when
+the answer matches a typical mistake, its likely cause. Errors raised by the
+student's own code (``NotImplementedError`` of an unsolved stub, ...) are not
+caught. Every check is importable from here::
+
+    from adcourse.checks import check_confusion_rates, check_em_step
+
+:data:`TASKS` maps each exercise (the solution notebook's name) to its checks by
+task id; the grader and the tests use it.
+"""
+
+from __future__ import annotations
+
+from . import performance_measures, random_vectors
+from ._base import CheckFailed
+from .performance_measures import (
+    check_best_roc_threshold,
+    check_confusion_rates,
+    check_evaluate_on_test,
+    check_roc,
+    check_threshold_for_fpr,
+)
+from .random_vectors import (
+    check_choose_nu,
+    check_em_step,
+    check_isolation,
+    check_knn_score,
+    check_mahalanobis_scores,
+)
+
+__all__ = [
+    "CheckFailed",
+    # exercise 1: performance measures
+    "check_confusion_rates",
+    "check_roc",
+    "check_threshold_for_fpr",
+    "check_best_roc_threshold",
+    "check_evaluate_on_test",
+    # exercise 2: random vectors
+    "check_mahalanobis_scores",
+    "check_em_step",
+    "check_isolation",
+    "check_knn_score",
+    "check_choose_nu",
+    "TASKS",
+]
+
+#: Checks by exercise and task id (the ids of the ``check`` cells' metadata).
+TASKS = {
+    "01-performance-measures": performance_measures.TASKS,
+    "02-random-vectors": random_vectors.TASKS,
+}
