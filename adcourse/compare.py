@@ -56,10 +56,15 @@ class External:
 
 @dataclass(repr=False)
 class Table:
-    """Results of :func:`compare`: one row per (method, data set)."""
+    """Results of :func:`compare`: one row per (method, data set).
+
+    ``measures`` names the quality measures of each row (``("auroc",)`` for
+    vectors; ``("image_auroc", "pixel_auroc", "pro")`` for images); each row also
+    holds ``fit_s`` and ``score_s``, or ``error``.
+    """
 
     rows: list = field(default_factory=list)
-    measures: tuple = ("auroc", "fit_s", "score_s")
+    measures: tuple = ("auroc",)
 
     def value(self, method, dataset, measure):
         """One number of the table."""
@@ -76,66 +81,112 @@ class Table:
     def datasets(self):
         return list(dict.fromkeys(r["dataset"] for r in self.rows))
 
-    def _cell(self, method, dataset):
-        """(text, error message or None) of one cell: the main measure, 3 decimals."""
+    def _columns(self):
+        return [(d, m) for d in self.datasets for m in self.measures]
+
+    def _cell(self, method, dataset, measure):
+        """(text, error message or None) of one cell, 3 decimals."""
         try:
             r = next(r for r in self.rows if r["method"] == method and r["dataset"] == dataset)
         except StopIteration:
             return "", None
         if r.get("error"):
             return "error", r["error"]
-        return f"{r[self.measures[0]]:.3f}", None
+        return f"{r[measure]:.3f}", None
 
     def total_time(self, method):
         """Fit + score seconds of one method, summed over the data sets."""
         return sum(r.get("fit_s", 0.0) + r.get("score_s", 0.0) for r in self.rows if r["method"] == method)
+
+    def _label(self, dataset, measure):
+        return dataset if len(self.measures) == 1 else f"{dataset}: {measure.replace('_', ' ')}"
 
     def __repr__(self):
         return str(self)
 
     def __str__(self):
         width = max(len(m) for m in self.methods) + 2
-        head = "".ljust(width) + "".join(d[:14].rjust(16) for d in self.datasets) + "  time (s)"
-        lines = [head]
-        for m in self.methods:
-            cells = "".join(self._cell(m, d)[0].rjust(16) for d in self.datasets)
-            lines.append(m.ljust(width) + cells + f"{self.total_time(m):10.2f}")
+        cols = self._columns()
+        labels = [self._label(d, m)[:22] for d, m in cols]
+        colw = max(8, max(len(label) for label in labels) + 2)
+        lines = ["".ljust(width) + "".join(label.rjust(colw) for label in labels) + "  time (s)"]
+        for meth in self.methods:
+            cells = "".join(self._cell(meth, d, m)[0].rjust(colw) for d, m in cols)
+            lines.append(meth.ljust(width) + cells + f"{self.total_time(meth):10.2f}")
         return "\n".join(lines)
 
     def _repr_html_(self):
+        cols = self._columns()
         best = {}
-        for d in self.datasets:
-            texts = [self._cell(m, d)[0] for m in self.methods]
-            values = [float(t) for t in texts if t not in ("", "error")]
-            best[d] = f"{max(values):.3f}" if values else None
+        for d, m in cols:
+            values = [float(t) for t, _ in (self._cell(x, d, m) for x in self.methods)
+                      if t not in ("", "error")]
+            best[d, m] = f"{max(values):.3f}" if values else None
         out = ['<div style="overflow-x: auto">',
                '<table class="adcourse-compare" style="white-space: nowrap; font-size: 0.85em">',
-               "<thead><tr><th>method</th>"]
-        out += [f"<th>{html.escape(d)}</th>" for d in self.datasets]
-        out.append("<th>time (s)</th></tr></thead><tbody>")
-        for m in self.methods:
-            out.append(f"<tr><td>{html.escape(m)}</td>")
-            for d in self.datasets:
-                text, err = self._cell(m, d)
+               "<thead>"]
+        if len(self.measures) > 1:
+            out.append("<tr><th></th>" + "".join(
+                f'<th colspan="{len(self.measures)}" style="text-align: center">{html.escape(d)}</th>'
+                for d in self.datasets) + "<th></th></tr>")
+            out.append("<tr><th>method</th>" + "".join(
+                f"<th>{html.escape(m.replace('_', ' '))}</th>" for _, m in cols) + "<th>time (s)</th></tr>")
+        else:
+            out.append("<tr><th>method</th>" + "".join(
+                f"<th>{html.escape(d)}</th>" for d, _ in cols) + "<th>time (s)</th></tr>")
+        out.append("</thead><tbody>")
+        for meth in self.methods:
+            out.append(f"<tr><td>{html.escape(meth)}</td>")
+            for d, m in cols:
+                text, err = self._cell(meth, d, m)
                 title = f' title="{html.escape(err)}"' if err else ""
-                text = f"<b>{text}</b>" if text == best[d] else text
+                text = f"<b>{text}</b>" if text == best[d, m] else text
                 out.append(f"<td{title}>{text}</td>")
-            out.append(f"<td>{self.total_time(m):.2f}</td></tr>")
+            out.append(f"<td>{self.total_time(meth):.2f}</td></tr>")
         out.append("</tbody></table></div>")
-        note = (f"<p><small>Cells: {self.measures[0]}; bold: best of the column (ties included); "
-                "time: fit + score, summed over the data sets.</small></p>")
+        note = ("<p><small>Bold: best of the column (ties included); time: fit + score, "
+                "summed over the data sets.</small></p>")
         return "".join(out) + note
 
 
+def _evaluate(det, train, test):
+    """Fit ``det`` and return its measures and times on one data set."""
+    t0 = time.perf_counter()
+    det.fit(train)
+    t1 = time.perf_counter()
+    if hasattr(test, "masks"):  # an ImageSet: image and pixel measures from the maps
+        maps = det.anomaly_map(test.images)
+        t2 = time.perf_counter()
+        image_scores = maps.reshape(len(maps), -1).max(axis=1)
+        out = {
+            "image_auroc": metrics.roc_auc(image_scores, test.labels),
+            "pixel_auroc": metrics.pixel_roc_auc(maps, test.masks),
+            "pro": metrics.pro_auc(maps, test.masks),
+        }
+    else:
+        X_test, y_test = test
+        scores = det.anomaly_score(X_test)
+        t2 = time.perf_counter()
+        out = {"auroc": metrics.roc_auc(scores, y_test)}
+    out.update(fit_s=t1 - t0, score_s=t2 - t1)
+    return out
+
+
 def compare(methods, datasets):
-    """Fit every method on every data set; record AUROC and times.
+    """Fit every method on every data set; record quality measures and times.
 
     Parameters
     ----------
     methods : dict name -> callable returning a fresh detector
         e.g. ``{"kNN": KNNDetector, "IF (sklearn)": lambda: External(...)}``.
-    datasets : dict name -> (X_train, X_test, y_test)
-        ``X_train`` normal (or contaminated) training data; ``y_test`` 1 = anomaly.
+    datasets : dict name -> (train, test)
+        Vectors: ``train`` = ``X_train`` (normal, or contaminated, samples) and
+        ``test`` = ``(X_test, y_test)`` with ``y_test = 1`` for anomalies; the
+        measure is ``auroc``. Images: ``train`` = normal images (n, H, W) and
+        ``test`` = an :class:`adcourse.data.ImageSet`; the measures are
+        ``image_auroc`` (image score = max of the map), ``pixel_auroc`` and
+        ``pro`` (up to FPR 0.3). A 3-tuple ``(X_train, X_test, y_test)`` is
+        accepted for vectors.
 
     Returns
     -------
@@ -143,19 +194,20 @@ def compare(methods, datasets):
         A failure of one method on one data set is recorded as an error in its
         cell (its message in the cell's tooltip); the others still run.
     """
-    table = Table()
-    for dname, (X_train, X_test, y_test) in datasets.items():
+    rows, images = [], None
+    for dname, spec in datasets.items():
+        train, test = (spec[0], spec[1:]) if len(spec) == 3 else spec
+        is_images = hasattr(test, "masks")
+        if images is None:
+            images = is_images
+        elif images != is_images:
+            raise ValueError("datasets must be all vector sets or all image sets, not a mix")
         for mname, make in methods.items():
             row = {"method": mname, "dataset": dname}
             try:
-                det = make()
-                t0 = time.perf_counter()
-                det.fit(X_train)
-                t1 = time.perf_counter()
-                scores = det.anomaly_score(X_test)
-                t2 = time.perf_counter()
-                row.update(auroc=metrics.roc_auc(scores, y_test), fit_s=t1 - t0, score_s=t2 - t1)
+                row.update(_evaluate(make(), train, test))
             except Exception as exc:  # one failure must not hide the other results
                 row.update(error=f"{type(exc).__name__}: {exc}")
-            table.rows.append(row)
-    return table
+            rows.append(row)
+    measures = ("image_auroc", "pixel_auroc", "pro") if images else ("auroc",)
+    return Table(rows, measures)

@@ -44,3 +44,26 @@ def test_a_failing_method_does_not_stop_the_table(datasets):
     assert "boom" in table.rows[0]["error"]
     assert np.isfinite(table.value("Gaussian", "blobs", "auroc"))
     assert "error" in table._repr_html_()
+
+
+def test_compare_images_reports_image_pixel_and_pro():
+    from adcourse.data import make_nanofibers
+    from adcourse.features import LocalFeatureDetector
+
+    train = make_nanofibers(n_images=3, size=48, anomaly_rate=0.0, random_state=1).images
+    test = make_nanofibers(n_images=6, size=48, anomaly_rate=0.5, random_state=2)
+    table = compare({"local": lambda: LocalFeatureDetector(window=7)}, {"fibres": (train, test)})
+    assert table.measures == ("image_auroc", "pixel_auroc", "pro")
+    maps = LocalFeatureDetector(window=7).fit(train).anomaly_map(test.images)
+    assert table.value("local", "fibres", "pixel_auroc") == metrics.pixel_roc_auc(maps, test.masks)
+    assert table.value("local", "fibres", "pro") == metrics.pro_auc(maps, test.masks)
+    assert table.value("local", "fibres", "image_auroc") == metrics.roc_auc(maps.max(axis=(1, 2)), test.labels)
+    assert "pixel auroc" in table._repr_html_() and "fibres" in str(table)
+
+
+def test_mixing_vector_and_image_sets_is_an_error(datasets):
+    from adcourse.data import make_nanofibers
+
+    test = make_nanofibers(n_images=2, size=48, random_state=2)
+    with pytest.raises(ValueError, match="mix"):
+        compare({"Gaussian": GaussianDetector}, {"blobs": datasets["blobs"], "img": (test.images, test)})
