@@ -119,13 +119,57 @@ def read_metrics(widget):
     }
 
 
-def set_slider(widget, value):
-    """Set the threshold slider to ``value`` as a user would (fires ``input``)."""
-    widget.locator("input.adc-te-slider").evaluate(
+def set_slider(widget, value, selector="input.adc-te-slider"):
+    """Set the threshold slider to ``value`` as a user would (fires ``input``).
+
+    ``selector``: ``input.adc-sm-slider`` for a ScoreMapExplorer.
+    """
+    widget.locator(selector).evaluate(
         "(el, v) => { el.value = String(v);"
         " el.dispatchEvent(new Event('input', {bubbles: true}));"
         " el.dispatchEvent(new Event('change', {bubbles: true})); }",
         value,
+    )
+
+
+def find_scoremap_widget(page, index=0, timeout=30_000):
+    """Wait until the ``index``-th ScoreMapExplorer has rendered; return its locator.
+
+    The locator is the widget root (``.adc-sm``): it holds two canvases
+    (``canvas.adc-sm-image`` with the detections over the image,
+    ``canvas.adc-sm-heat`` with the score map), the histogram
+    (``svg.adc-sm-hist-svg``), the slider (``input.adc-sm-slider``), the values
+    ``[data-metric=threshold|tpr|fpr|detected]`` (TPR/FPR only with a mask) and
+    the counts line ``.adc-sm-counts`` (``data-tp``, ``data-fp``, ... attributes).
+    """
+    widget = page.locator(".adc-sm").nth(index)
+    widget.locator("svg.adc-sm-hist-svg path").first.wait_for(state="attached", timeout=timeout)
+    widget.locator("[data-metric=detected]").wait_for(timeout=timeout)
+    return widget
+
+
+def read_scoremap(widget):
+    """Shown values of a rendered ScoreMapExplorer: ``{metric: text}`` plus integer counts.
+
+    Keys: ``threshold``, ``detected`` (and ``tpr``, ``fpr`` with a mask) as
+    displayed, and ``counts``: ``{"detected": n, "tp": .., "fp": .., "fn": .., "tn": ..}``
+    as ints (the last four only with a mask).
+    """
+    cells = widget.locator("[data-metric]")
+    out = {cells.nth(i).get_attribute("data-metric"): cells.nth(i).inner_text()
+           for i in range(cells.count())}
+    counts = widget.locator(".adc-sm-counts").evaluate(
+        "el => Object.fromEntries(Object.entries(el.dataset))")
+    out["counts"] = {k: int(v) for k, v in counts.items()}
+    return out
+
+
+def canvas_pixels(widget, selector, x_frac, y_frac):
+    """RGBA of the canvas ``selector`` in ``widget`` at a point given as fractions of its size."""
+    return widget.locator(selector).evaluate(
+        "(c, [fx, fy]) => Array.from(c.getContext('2d').getImageData("
+        "Math.floor(fx * c.width), Math.floor(fy * c.height), 1, 1).data)",
+        [x_frac, y_frac],
     )
 
 
@@ -159,10 +203,60 @@ ThresholdExplorer(scores, labels, title="Toy detector: Gaussian scores")
 ```
 '''
 
+# data of the score-map page; the browser test runs the same code
+SCOREMAP_SETUP = """\
+import numpy as np
+from adcourse.data import make_nanofibers
+from adcourse.features import LocalFeatureDetector
 
-def write_scratch_book(root):
-    """Write a one-page Jupyter Book (the course's own ``sphinx`` config) into ``root``."""
+train = make_nanofibers(16, 96, anomaly_rate=0.0, random_state=0)
+test = make_nanofibers(2, 96, anomaly_rate=1.0, random_state=3)
+maps = LocalFeatureDetector(window=11).fit(train.images).anomaly_map(test.images)
+image, score_map, mask = test.images[0], maps[0], test.masks[0]
+# a larger image without mask: shown downsampled (300 -> 150 pixels)
+yy, xx = np.mgrid[0:300, 0:300] / 300.0
+big_image = 0.5 + 0.4 * np.sin(12 * xx) * np.cos(9 * yy)
+big_map = np.exp(-((xx - 0.7) ** 2 + (yy - 0.3) ** 2) / 0.005) + 0.05 * np.cos(40 * xx)
+"""
+
+SCOREMAP_PAGE = f'''\
+---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# Score-map explorer
+
+A pixel is detected when its score is at least the threshold $\\gamma$.
+
+```{{code-cell}} ipython3
+{SCOREMAP_SETUP}
+from adcourse.widgets import ScoreMapExplorer
+
+ScoreMapExplorer(image, score_map, mask, title="Nanofibres: local-feature detector")
+```
+
+```{{code-cell}} ipython3
+ScoreMapExplorer(big_image, big_map, title="A larger image, no mask", cmap="viridis")
+```
+'''
+
+
+def write_scratch_book(root, pages=None):
+    """Write a small Jupyter Book (the course's own ``sphinx`` config) into ``root``.
+
+    ``pages``: ``{name: MyST text}``, the first one is the root page; default:
+    the one-page book ``{"index": SCRATCH_PAGE}``.
+    """
     import yaml
+
+    pages = dict(pages or {"index": SCRATCH_PAGE})
 
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -175,14 +269,19 @@ def write_scratch_book(root):
         "sphinx": course["sphinx"],
     }
     (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    (root / "_toc.yml").write_text("format: jb-book\nroot: index\n")
-    (root / "index.md").write_text(SCRATCH_PAGE)
+    names = list(pages)
+    toc = f"format: jb-book\nroot: {names[0]}\n"
+    if len(names) > 1:
+        toc += "chapters:\n" + "".join(f"  - file: {name}\n" for name in names[1:])
+    (root / "_toc.yml").write_text(toc)
+    for name, text in pages.items():
+        (root / f"{name}.md").write_text(text)
     return root
 
 
-def build_scratch_book(root, timeout=300):
+def build_scratch_book(root, timeout=300, pages=None):
     """Write, vendor and build the scratch book; return the built HTML folder."""
-    root = write_scratch_book(root)
+    root = write_scratch_book(root, pages)
     bindir = Path(sys.executable).parent
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     subprocess.run(

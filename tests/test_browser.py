@@ -10,14 +10,21 @@ import numpy as np
 import pytest
 
 from browser_utils import (
+    SCOREMAP_PAGE,
+    SCOREMAP_SETUP,
+    SCRATCH_PAGE,
     build_scratch_book,
+    canvas_pixels,
     chromium_missing_reason,
+    find_scoremap_widget,
     find_threshold_widget,
     is_local,
     launch_chromium,
     read_metrics,
+    read_scoremap,
     record_requests,
     serve,
+    set_slider,
 )
 
 pytestmark = [
@@ -70,10 +77,17 @@ def test_chapter1_threshold_explorer(built_book):
         assert not [e for e in errors if "adcourse" in e or "anywidget" in e], errors
 
 
+@pytest.fixture(scope="module")
+def scratch_html(tmp_path_factory):
+    """A small book (course sphinx config): the threshold page + the score-map page, built once."""
+    return build_scratch_book(tmp_path_factory.mktemp("scratch") / "book",
+                              pages={"index": SCRATCH_PAGE, "scoremap": SCOREMAP_PAGE})
+
+
 @pytest.mark.book
-def test_scratch_book_offline(tmp_path):
+def test_scratch_book_offline(scratch_html):
     """Build a one-page book with the course's sphinx config; check it in the browser."""
-    html = build_scratch_book(tmp_path / "book")
+    html = scratch_html
     # the data of the scratch page (browser_utils.SCRATCH_PAGE)
     rng = np.random.default_rng(0)
     scores = np.r_[rng.normal(0.0, 1.0, 400), rng.normal(2.0, 1.0, 100)]
@@ -113,3 +127,92 @@ def test_scratch_book_offline(tmp_path):
         _check_offline(urls)
         assert any("/_static/anywidget/index.js" in u for u in urls)
         assert any("/_static/mathjax/es5/tex-mml-chtml.js" in u for u in urls)
+
+
+@pytest.mark.book
+def test_scratch_book_scoremap(scratch_html):
+    """ScoreMapExplorer in the static page: exact pixel rates, painted detections, no kernel."""
+    from scipy import ndimage
+
+    from adcourse import metrics
+    from adcourse.widgets import ScoreMapExplorer
+
+    ns = {}
+    exec(SCOREMAP_SETUP, ns)  # the very data of the page
+    image, score_map, mask = ns["image"], ns["score_map"], ns["mask"]
+    w = ScoreMapExplorer(image, score_map, mask)
+    q = w.quantized_map
+    h, wd = q.shape
+    # one pixel deep inside the defect, one far from it (away from the outlines)
+    inner = np.argwhere(ndimage.binary_erosion(mask, iterations=2))[0]
+    outer = np.argwhere(~ndimage.binary_dilation(mask, iterations=4))[0]
+
+    def at(widget, yx):
+        return canvas_pixels(widget, "canvas.adc-sm-image", (yx[1] + 0.5) / wd, (yx[0] + 0.5) / h)
+
+    def expected(t):
+        r = metrics.rates(q.ravel(), mask.ravel(), t)
+        return {"tp": r.tp, "fp": r.fp, "fn": r.fn, "tn": r.tn, "detected": r.tp + r.fp}
+
+    with serve(scratch_html) as base, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        urls = record_requests(page)
+        page.goto(base + "scoremap.html")
+        widget = find_scoremap_widget(page)
+        assert widget.locator("canvas").count() == 2
+
+        # initial state: the default threshold, exactly as Python computes it
+        shown = read_scoremap(widget)
+        assert shown["counts"] == expected(w.threshold)
+        assert (shown["tpr"], shown["fpr"]) == (f"{w.tpr:.3f}", f"{w.fpr:.4f}")
+        assert shown["detected"] == f"{100 * w.detected_fraction:.2f} %"
+
+        slider = widget.locator("input.adc-sm-slider")
+        slider.focus()
+        page.keyboard.press("Home")  # below every score: all detected
+        low = read_scoremap(widget)
+        assert (low["tpr"], low["fpr"], low["detected"]) == ("1.000", "1.0000", "100.00 %")
+        r, g, b, _ = at(widget, inner)
+        assert g > r and g > b  # TP: green
+        r, g, b, _ = at(widget, outer)
+        assert r > g and r > b  # FP: red
+
+        page.keyboard.press("End")  # above every score: nothing detected
+        high = read_scoremap(widget)
+        assert high["counts"]["detected"] == 0 and high["tpr"] == "0.000"
+        r, g, b, _ = at(widget, inner)
+        assert b > r and b > g  # FN: blue
+        r, g, b, _ = at(widget, outer)
+        assert r == g == b  # untouched grey image
+
+        for _ in range(12):  # every step crosses one level of the map
+            page.keyboard.press("ArrowLeft")
+        value = float(slider.input_value())
+        stepped = read_scoremap(widget)
+        assert stepped["counts"] == expected(value)
+        assert 0 < stepped["counts"]["detected"] < h * wd
+        set_slider(widget, float(np.median(q)), selector="input.adc-sm-slider")
+        value = float(slider.input_value())
+        assert read_scoremap(widget)["counts"] == expected(value)
+
+        # hovering a pixel of the heat map reads its score
+        box = widget.locator("canvas.adc-sm-heat").bounding_box()
+        y, x = inner
+        page.mouse.move(box["x"] + (x + 0.5) * box["width"] / wd, box["y"] + (y + 0.5) * box["height"] / h)
+        hover = widget.locator(".adc-sm-hover").inner_text()
+        assert hover.startswith(f"pixel (x {x}, y {y}): score ") and "anomalous" in hover
+
+        # the second widget: a 300 x 300 image without mask, shown downsampled
+        big = find_scoremap_widget(page, 1)
+        wb = ScoreMapExplorer(ns["big_image"], ns["big_map"])
+        shown = read_scoremap(big)
+        assert "tpr" not in shown and shown["counts"]["detected"] == int(
+            round(wb.detected_fraction * wb.quantized_map.size))
+        assert "1/2 resolution" in big.locator(".adc-sm-note").inner_text()
+
+        page.wait_for_load_state("networkidle")
+        _check_offline(urls)
+        # (the theme's own script declares THEBE_JS_URL twice on every page: not ours)
+        assert not [e for e in errors if "THEBE_JS_URL" not in e], errors

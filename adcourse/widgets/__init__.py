@@ -7,6 +7,7 @@ interactive in the static HTML book; in Jupyter their state (e.g.
 """
 
 from ._base import PrecomputedWidget, decode_array, encode_array
+from .scoremap import ScoreMapExplorer
 from .threshold import ThresholdExplorer
 
-__all__ = ["ThresholdExplorer", "PrecomputedWidget", "encode_array", "decode_array"]
+__all__ = ["ThresholdExplorer", "ScoreMapExplorer", "PrecomputedWidget", "encode_array", "decode_array"]
