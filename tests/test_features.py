@@ -61,3 +61,54 @@ def test_bad_input(sets):
         LocalFeatureDetector(window=4).fit(train.images)
     with pytest.raises(ValueError, match=r"\(n, H, W\)"):
         det.anomaly_map(np.zeros((64, 64)))
+
+
+# --- expert-driven patch features (chapter 4) ------------------------------------------------
+
+from adcourse.density import GMMDetector  # noqa: E402
+from adcourse.features import ExpertFeatureDetector, patch_features  # noqa: E402
+from adcourse.patches import extract_patches  # noqa: E402
+
+
+def test_patch_features_equal_direct_computation():
+    img = np.random.default_rng(1).random((2, 23, 19))
+    f = patch_features(img, size=5, stride=(3, 2))
+    assert f.shape == (2, 7, 8, 3)  # (23-5)//3+1, (19-5)//2+1
+    gy, gx = np.gradient(img, axis=(1, 2))
+    for k, i, j in [(0, 0, 0), (1, 6, 7), (1, 3, 2)]:
+        patch = extract_patches(img, 5, (3, 2))[k, i, j]
+        np.testing.assert_allclose(f[k, i, j, 0], patch.mean())
+        np.testing.assert_allclose(f[k, i, j, 1], patch.var(), atol=1e-15)
+        rows, cols = slice(3 * i, 3 * i + 5), slice(2 * j, 2 * j + 5)
+        np.testing.assert_allclose(f[k, i, j, 2], (gx[k, rows, cols] ** 2 + gy[k, rows, cols] ** 2).mean())
+    with pytest.raises(ValueError, match="odd"):
+        patch_features(img, size=4)
+    with pytest.raises(ValueError, match="smaller than the patch size"):
+        patch_features(img, size=25)
+
+
+def test_expert_feature_detector(sets):
+    train, test = sets
+    det = ExpertFeatureDetector(patch_size=7, max_train_patches=5000).fit(train.images)
+    maps = det.anomaly_map(test.images)
+    assert maps.shape == test.images.shape
+    np.testing.assert_array_equal(det.anomaly_score(test.images), maps.max(axis=(1, 2)))
+    np.testing.assert_array_equal(clone(det).fit(train.images).anomaly_map(test.images), maps)
+    assert det.density_.n_features_in_ == 3
+    # any density model of chapter 2, and a strided grid
+    gmm = ExpertFeatureDetector(patch_size=7, stride=2, density=GMMDetector(n_components=2, random_state=0))
+    assert gmm.fit(train.images).anomaly_map(test.images[:2]).shape == (2, 64, 64)
+    with pytest.raises(ValueError, match="grayscale"):
+        det.fit(np.zeros((2, 3, 16, 16)))
+    with pytest.raises(ValueError, match="mode"):
+        ExpertFeatureDetector(mode="max").fit(train.images)
+
+
+def test_expert_features_flag_a_flat_film(sets):
+    train, test = sets
+    det = ExpertFeatureDetector(patch_size=7).fit(train.images)
+    img = train.images[:1].copy()
+    img[0, 20:44, 20:44] = img[0].mean()  # flat film at the mean intensity: low variance, no edges
+    inside = det.anomaly_map(img)[0, 26:38, 26:38]
+    normal = det.anomaly_map(test.images[test.labels == 0])
+    assert np.median(inside) > np.quantile(normal, 0.99)
