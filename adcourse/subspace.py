@@ -36,10 +36,13 @@ from sklearn.decomposition import KernelPCA
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn.base import clone
+
 from .base import BaseDetector
+from .density import GaussianDetector
 from .validation import check_vectors
 
-__all__ = ["PCADetector", "KernelPCADetector"]
+__all__ = ["PCADetector", "PCAFeatureDetector", "KernelPCADetector"]
 
 _SCORES = ("reconstruction", "last_components", "gaussian")
 
@@ -183,6 +186,95 @@ class PCADetector(BaseDetector):
             return np.sqrt(np.einsum("ij,ij,j->i", proj, proj, 1.0 / self._variance))
         energy = np.einsum("ij,ij->i", centred, centred) - np.einsum("ij,ij->i", proj, proj)
         return np.sqrt(np.maximum(energy, 0.0))  # clip the rounding of a tiny difference
+
+
+class PCAFeatureDetector(BaseDetector):
+    r"""Monitor *both* terms of the PCA model: residual and projection energy.
+
+    The reconstruction error alone misses anomalies that are *simpler* than
+    normal data: a flat, textureless patch sits close to the mean patch
+    :math:`\mu`, so the subspace reconstructs it almost perfectly. What gives it
+    away is its projection: normal patches have a typical amount of energy
+    along the principal directions, a flat patch has almost none. As the
+    lecture does for sparse coding (reconstruction error *and* sparsity), this
+    detector monitors the feature vector
+
+    .. math::
+
+        \mathbf{x}(\mathbf{s}) = \Big[\log\|\mathbf{r} - PP^\top\mathbf{r}\|_2^2,\
+        \log\|P^\top\mathbf{r}\|_2^2\Big],\qquad \mathbf{r} = \mathbf{s} - \mu,
+
+    with a density model :math:`\hat\phi_0` (the lecture's "monitoring PCA
+    projections"). Training follows the lecture's protocol: the subspace is
+    learned on a part :math:`S` of the normal data, the density of the features
+    on the rest :math:`V`, :math:`V \cap S = \emptyset`. The logarithms make the
+    two energies (which are chi-square-like, skewed) closer to Gaussian; a small
+    constant keeps :math:`\log 0` finite.
+
+    Parameters
+    ----------
+    n_components : int, default 20
+        :math:`m`, the dimension of the subspace.
+    density : BaseDetector or None, default None
+        Density model of the 2-D features (cloned); None = ``GaussianDetector()``.
+    validation_fraction : float, default 0.5
+        Fraction of the training rows used as :math:`V`.
+    random_state : int, default 0
+        Seed of the split between :math:`S` and :math:`V`.
+
+    Attributes
+    ----------
+    pca_ : PCADetector
+        The subspace, fitted on :math:`S`.
+    density_ : BaseDetector
+        :math:`\hat\phi_0`, fitted on the features of :math:`V`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(400, 3)) @ [[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 1.0, 0.0],
+    ...                                   [0.0, 0.0, 1.0, 1.0]] + 0.1 * rng.normal(size=(400, 4))
+    >>> det = PCAFeatureDetector(n_components=3).fit(X)
+    >>> det.features(X[:2]).shape
+    (2, 2)
+    """
+
+    _min_fit_samples = 4
+    _EPS = 1e-8
+
+    def __init__(self, n_components=20, density=None, validation_fraction=0.5, random_state=0):
+        self.n_components = n_components
+        self.density = density
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def _features(self, X):
+        proj = (X - self.pca_.mean_) @ self.pca_.components_.T
+        total = np.einsum("ij,ij->i", X - self.pca_.mean_, X - self.pca_.mean_)
+        inside = np.einsum("ij,ij->i", proj, proj)
+        residual = np.maximum(total - inside, 0.0)
+        return np.log(np.c_[residual, inside] + self._EPS)
+
+    def features(self, X):
+        r"""The monitored features :math:`\mathbf{x}(\mathbf{s})`, shape (n, 2)."""
+        check_is_fitted(self, "density_")
+        return self._features(check_vectors(X, "X", n_features=self.n_features_in_))
+
+    def _fit(self, X):
+        if not 0.0 < float(self.validation_fraction) < 1.0:
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        order = np.random.default_rng(self.random_state).permutation(len(X))
+        n_val = int(round(self.validation_fraction * len(X)))
+        if n_val < 2 or len(X) - n_val < 2:
+            raise ValueError(f"X has {len(X)} samples: too few to split into S and V")
+        S, V = X[order[n_val:]], X[order[:n_val]]
+        self.pca_ = PCADetector(n_components=self.n_components).fit(S)
+        density = GaussianDetector() if self.density is None else clone(self.density)
+        self.density_ = density.fit(self._features(V))
+
+    def _score(self, X):
+        return self.density_.anomaly_score(self._features(X))
 
 
 class KernelPCADetector(BaseDetector):

@@ -27,6 +27,8 @@ DETECTORS = [
     ("distance", "ClusterDetector", {"random_state": 0}),
     ("isolation", "IsolationForestDetector", {"random_state": 0}),
     ("isolation", "IsolationForestDetector", {"random_state": 0, "extended": True}),
+    ("subspace", "PCADetector", {"n_components": 2, "score": "gaussian"}),
+    ("subspace", "KernelPCADetector", {"n_components": 5, "random_state": 0}),
 ]
 
 
