@@ -219,7 +219,7 @@ def test_pca_feature_detector_bad_input():
     with pytest.raises(ValueError, match="validation_fraction"):
         PCAFeatureDetector(2, validation_fraction=1.5).fit(X)
     with pytest.raises(ValueError, match="too few"):
-        PCAFeatureDetector(1).fit(X[:4])
+        PCAFeatureDetector(1, validation_fraction=0.2).fit(X[:5])
     det = PCAFeatureDetector(2).fit(X)
     with pytest.raises(ValueError, match="features"):
         det.anomaly_score(X[:, :3])
