@@ -27,6 +27,8 @@ from .validation import check_vectors
 
 __all__ = ["External", "compare", "Table"]
 
+_LABELS = {"auroc": "AUROC", "image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pro": "PRO"}
+
 
 class External:
     """Wrap a third-party estimator into the course's protocol.
@@ -99,7 +101,7 @@ class Table:
         return sum(r.get("fit_s", 0.0) + r.get("score_s", 0.0) for r in self.rows if r["method"] == method)
 
     def _label(self, dataset, measure):
-        return dataset if len(self.measures) == 1 else f"{dataset}: {measure.replace('_', ' ')}"
+        return dataset if len(self.measures) == 1 else f"{dataset}: {_LABELS.get(measure, measure)}"
 
     def __repr__(self):
         return str(self)
@@ -130,7 +132,7 @@ class Table:
                 f'<th colspan="{len(self.measures)}" style="text-align: center">{html.escape(d)}</th>'
                 for d in self.datasets) + "<th></th></tr>")
             out.append("<tr><th>method</th>" + "".join(
-                f"<th>{html.escape(m.replace('_', ' '))}</th>" for _, m in cols) + "<th>time (s)</th></tr>")
+                f"<th>{html.escape(_LABELS.get(m, m))}</th>" for _, m in cols) + "<th>time (s)</th></tr>")
         else:
             out.append("<tr><th>method</th>" + "".join(
                 f"<th>{html.escape(d)}</th>" for d, _ in cols) + "<th>time (s)</th></tr>")

@@ -58,7 +58,7 @@ def test_compare_images_reports_image_pixel_and_pro():
     assert table.value("local", "fibres", "pixel_auroc") == metrics.pixel_roc_auc(maps, test.masks)
     assert table.value("local", "fibres", "pro") == metrics.pro_auc(maps, test.masks)
     assert table.value("local", "fibres", "image_auroc") == metrics.roc_auc(maps.max(axis=(1, 2)), test.labels)
-    assert "pixel auroc" in table._repr_html_() and "fibres" in str(table)
+    assert "pixel AUROC" in table._repr_html_() and "fibres" in str(table)
 
 
 def test_mixing_vector_and_image_sets_is_an_error(datasets):
