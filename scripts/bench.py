@@ -93,6 +93,12 @@ def main(argv=None):
 
     print("== chapter 2: our detectors vs scikit-learn on 10,000 x 10 ==")
     bench_chapter2()
+    print("== chapters 3-4: score map of one 256x256 image, 15x15 patches, stride 1 ==")
+    import bench_images
+    import bench_sparse
+
+    bench_images.main([])
+    bench_sparse.main([])
 
     if not args.no_book:
         print("== chapters (execution, cold kernel) ==")
