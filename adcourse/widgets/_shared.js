@@ -116,3 +116,22 @@ function drawAxes(g, box, xScale, yScale, xTicks, yTicks, xLabel, yLabel) {
 function fmt(v, decimals = 3) {
   return Number.isFinite(v) ? v.toFixed(decimals) : "–";
 }
+
+// A vertical threshold line over a histogram, with the "detected" region (score >= t) shaded
+// and a label that flips side near the right edge. Returns update(t), to call when t moves.
+function thresholdMarker(overlay, box, x, { regionClass, labelClass, color, lineTop, lineBottom, flipAt }) {
+  const region = svgEl("rect", { y: box.top, height: box.height, class: regionClass }, overlay);
+  const line = svgEl("line", { y1: lineTop, y2: lineBottom, stroke: color, "stroke-width": 2, "stroke-dasharray": "5 3" }, overlay);
+  const label = svgEl("text", { y: box.top + 12, class: labelClass }, overlay);
+  return function update(t) {
+    const xt = Math.max(box.left, Math.min(box.left + box.width, x(t)));
+    region.setAttribute("x", xt);
+    region.setAttribute("width", box.left + box.width - xt);
+    line.setAttribute("x1", xt);
+    line.setAttribute("x2", xt);
+    const right = xt < box.left + box.width - flipAt;
+    label.setAttribute("x", right ? xt + 5 : xt - 5);
+    label.setAttribute("text-anchor", right ? "start" : "end");
+    label.textContent = right ? "detected →" : "← not detected";
+  };
+}

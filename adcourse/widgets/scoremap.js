@@ -239,21 +239,10 @@ function smHistogram(root, data, state) {
     });
   }
 
-  const region = svgEl("rect", { y: box.top, height: box.height, class: "adc-sm-detected" }, overlay);
-  const line = svgEl("line", { y1: box.top - 2, y2: barTop + 10, stroke: SM_COLORS.threshold, "stroke-width": 2, "stroke-dasharray": "5 3" }, overlay);
-  const label = svgEl("text", { y: box.top + 12, class: "adc-sm-tlabel" }, overlay);
-
-  function update(t) {
-    const xt = Math.max(box.left, Math.min(box.left + box.width, x(t)));
-    region.setAttribute("x", xt);
-    region.setAttribute("width", box.left + box.width - xt);
-    line.setAttribute("x1", xt);
-    line.setAttribute("x2", xt);
-    const right = xt < box.left + box.width - 80;
-    label.setAttribute("x", right ? xt + 5 : xt - 5);
-    label.setAttribute("text-anchor", right ? "start" : "end");
-    label.textContent = right ? "detected →" : "← not detected";
-  }
+  const update = thresholdMarker(overlay, box, x, {
+    regionClass: "adc-sm-detected", labelClass: "adc-sm-tlabel", color: SM_COLORS.threshold,
+    lineTop: box.top - 2, lineBottom: barTop + 10, flipAt: 80,
+  });
 
   draw();
   return { svg, box, W, draw, update };

@@ -101,21 +101,10 @@ function buildHistogram(root, data, scoreName, state) {
   }
 
   // threshold line + "detected" region
-  const region = svgEl("rect", { y: box.top, height: box.height, class: "adc-te-detected" }, overlay);
-  const line = svgEl("line", { y1: box.top - 4, y2: box.top + box.height, stroke: COLORS.threshold, "stroke-width": 2, "stroke-dasharray": "5 3" }, overlay);
-  const label = svgEl("text", { y: box.top + 12, class: "adc-te-tlabel" }, overlay);
-
-  function update(t) {
-    const xt = Math.max(box.left, Math.min(box.left + box.width, x(t)));
-    region.setAttribute("x", xt);
-    region.setAttribute("width", box.left + box.width - xt);
-    line.setAttribute("x1", xt);
-    line.setAttribute("x2", xt);
-    const right = xt < box.left + box.width - 70;
-    label.setAttribute("x", right ? xt + 5 : xt - 5);
-    label.setAttribute("text-anchor", right ? "start" : "end");
-    label.textContent = right ? "detected →" : "← not detected";
-  }
+  const update = thresholdMarker(overlay, box, x, {
+    regionClass: "adc-te-detected", labelClass: "adc-te-tlabel", color: COLORS.threshold,
+    lineTop: box.top - 4, lineBottom: box.top + box.height, flipAt: 70,
+  });
 
   draw();
   return { svg, box, W, x, draw, update };
