@@ -299,7 +299,8 @@ def test_registry_names_every_check_of_exercise_2():
     tasks = checks.TASKS["02-random-vectors"]
     assert list(tasks) == [f"task-{i}" for i in range(1, 6)]
     assert all(f.task == t for t, f in tasks.items())
-    assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors"}
+    assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors", "03-image-patches",
+                                 "04-subspaces-sparse-coding"}
     for exercise in checks.TASKS.values():  # every check is exported by the package
         for check in exercise.values():
             assert getattr(checks, check.__name__) is check and check.__name__ in checks.__all__
@@ -570,3 +571,441 @@ def test_ex2_task5_mistakes(kwargs, pattern):
 def test_ex2_task5_reference_rule_passes(capsys):
     checks.check_choose_nu(_nu())
     assert "✓ Task 5 passed" in capsys.readouterr().out
+
+
+# =====================================================================================
+# exercises 3 and 4: image patches; subspaces and sparse coding
+# =====================================================================================
+
+
+def _reference(name):
+    path = ROOT / "solutions" / f"{name}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    ns = {"np": np}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, str(path), "exec"), ns)
+    return ns
+
+
+@pytest.fixture(scope="module")
+def ref3():
+    """The reference functions of exercise 3, from its solution notebook."""
+    return _reference("03-image-patches")
+
+
+@pytest.fixture(scope="module")
+def ref4():
+    """The reference functions of exercise 4, from its solution notebook."""
+    return _reference("04-subspaces-sparse-coding")
+
+
+@pytest.mark.parametrize("exercise, n_tasks", [("03-image-patches", 4),
+                                                ("04-subspaces-sparse-coding", 5)])
+def test_registry_of_exercises_3_and_4(exercise, n_tasks):
+    tasks = checks.TASKS[exercise]
+    assert list(tasks) == [f"task-{i}" for i in range(1, n_tasks + 1)]
+    assert all(f.task == t for t, f in tasks.items())
+
+
+@pytest.mark.parametrize("exercise, task, names", [
+    ("03-image-patches", "task-1", ["extract_all_patches"]),
+    ("03-image-patches", "task-2", ["average_map"]),
+    ("03-image-patches", "task-3", ["pca_directions"]),
+    ("03-image-patches", "task-4", ["two_energies"]),
+    ("04-subspaces-sparse-coding", "task-1", ["reconstruction_error"]),
+    ("04-subspaces-sparse-coding", "task-2", ["soft_threshold"]),
+    ("04-subspaces-sparse-coding", "task-3", ["admm_step"]),
+    ("04-subspaces-sparse-coding", "task-4", ["sparse_features"]),
+    ("04-subspaces-sparse-coding", "task-5", ["density_threshold"]),
+])
+def test_exercises_3_and_4_reference_passes(ref3, ref4, capsys, exercise, task, names):
+    ref = ref3 if exercise.startswith("03") else ref4
+    checks.TASKS[exercise][task](*[ref[n] for n in names])
+    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+
+
+def test_exercises_3_and_4_student_errors_propagate_unchanged():
+    def stub(*args):
+        raise NotImplementedError()
+
+    for exercise in ("03-image-patches", "04-subspaces-sparse-coding"):
+        for check in checks.TASKS[exercise].values():
+            with pytest.raises(NotImplementedError):
+                check(stub)
+    fails(checks.check_soft_threshold, 0.5, match=["Task 2", "expected a function"])
+
+
+def test_ex3_ex4_import_of_checks_stays_light():
+    """The checks import their detectors lazily: `import adcourse.checks` needs no scikit-learn."""
+    import subprocess
+    import sys
+
+    code = "import sys, adcourse.checks; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ---- exercise 3, task 1 -------------------------------------------------------------
+
+
+def _extract(order="row", transpose=False, grid=0, shape="rows"):
+    def extract_all_patches(image, p):
+        H, W = image.shape
+        ii, jj = range(H - p + 1 + grid), range(W - p + 1 + grid)
+        pairs = [(i, j) for i in ii for j in jj] if order == "row" else [(i, j) for j in jj for i in ii]
+        patches = [image[i:i + p, j:j + p].T if transpose else image[i:i + p, j:j + p]
+                   for i, j in pairs]
+        out = np.array(patches)
+        if shape == "rows":
+            return out.reshape(len(pairs), -1)
+        if shape == "cols":
+            return out.reshape(len(pairs), -1).T
+        return out
+    return extract_all_patches
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(order="col"), r"right patches in the wrong order.*j \(the column\) changes fastest"),
+    (dict(transpose=True), r"read column by column \(transposed\)"),
+    (dict(order="col", transpose=True), r"column order AND transposed"),
+    (dict(grid=-1), r"wrong shape.*expected shape \(12, 4\), received shape \(6, 4\).*off by one.*"
+                    r"range\(H - p \+ 1\)"),
+    (dict(shape="square"), r"flatten each one"),
+    (dict(shape="cols"), r"one ROW per patch"),
+])
+def test_ex3_task1_mistakes(kwargs, pattern):
+    fails(checks.check_extract_all_patches, _extract(**kwargs),
+          match=["Task 1 \\(extract_all_patches\\)", r"a 4x5 image", pattern])
+
+
+def test_ex3_task1_library_answer_passes_and_default_hint(capsys):
+    from adcourse.patches import extract_patches, patches_as_vectors
+
+    checks.check_extract_all_patches(lambda im, p: patches_as_vectors(extract_patches(im[None], p)))
+    assert "✓ Task 1 passed" in capsys.readouterr().out
+    fails(checks.check_extract_all_patches, lambda im, p: _extract()(im, p) + 1.0,
+          match=[r"wrong patches", r"row 0 must be the patch with top-left corner \(0, 0\)"])
+
+
+# ---- exercise 3, task 2 -------------------------------------------------------------
+
+
+def _average(mode="mean"):
+    def average_map(scores, image_shape, p):
+        sums, counts = np.zeros(image_shape), np.zeros(image_shape)
+        for i in range(scores.shape[0]):
+            for j in range(scores.shape[1]):
+                sums[i:i + p, j:j + p] += scores[i, j]
+                counts[i:i + p, j:j + p] += 1
+        return {"mean": sums / np.maximum(counts, 1), "sum": sums, "p2": sums / p ** 2,
+                "count": counts}[mode]
+    return average_map
+
+
+@pytest.mark.parametrize("mode, pattern", [
+    ("sum", r"SUM of the scores"),
+    ("p2", r"you divided by p\*p"),
+    ("count", r"number of patches covering each pixel"),
+])
+def test_ex3_task2_mistakes(mode, pattern):
+    fails(checks.check_average_map, _average(mode),
+          match=["Task 2 \\(average_map\\)", "wrong map", r"image_shape=\(5, 6\)", pattern])
+
+
+def test_ex3_task2_centre_assignment_and_library(capsys):
+    from adcourse.patches import patch_scores_to_map
+
+    checks.check_average_map(lambda s, shape, p: patch_scores_to_map(s, shape, p))  # (1, H, W) ok
+    assert "✓ Task 2 passed" in capsys.readouterr().out
+    fails(checks.check_average_map,
+          lambda s, shape, p: patch_scores_to_map(s, shape, p, mode="centre")[0],
+          match=r"centre assignment")
+    fails(checks.check_average_map, lambda s, shape, p: np.zeros((2, 2)),
+          match=r"must have shape \(5, 6\)")
+
+
+# ---- exercise 3, task 3 -------------------------------------------------------------
+
+
+def _pca(centre=True, last=False, rows=False, eig_rows=False, scale=False, mean_ok=True):
+    def pca_directions(X, m):
+        mean = X.mean(axis=0)
+        Z = X - mean if centre else X
+        w, V = np.linalg.eigh(Z.T @ Z / len(X))
+        if eig_rows:
+            P = V[-m:, :].T
+        else:
+            P = V[:, :m] if last else V[:, ::-1][:, :m]
+        if scale:
+            P = P * np.sqrt(w[::-1][:m])
+        return (mean if mean_ok else np.zeros_like(mean)), (P.T if rows else P)
+    return pca_directions
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(centre=False), r"did not centre X"),
+    (dict(last=True), r"LAST m principal directions.*INCREASING order"),
+    (dict(eig_rows=True), r"ROWS of the eigenvector matrix"),
+    (dict(rows=True), r"wrong shape of P.*expected shape \(6, 2\), received \(2, 6\).*as ROWS"),
+    (dict(scale=True), r"not orthonormal"),
+    (dict(mean_ok=False), r"wrong mean.*X\.mean\(axis=0\)"),
+])
+def test_ex3_task3_mistakes(kwargs, pattern):
+    fails(checks.check_pca_directions, _pca(**kwargs),
+          match=["Task 3 \\(pca_directions\\)", r"300 samples of dimension d = 6", pattern])
+
+
+def test_ex3_task3_svd_with_flipped_signs_passes(capsys):
+    def with_svd(X, m):
+        mean = X.mean(axis=0)
+        _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+        return mean, -Vt[:m].T                     # signs are arbitrary
+
+    checks.check_pca_directions(with_svd)
+    assert "✓ Task 3 passed" in capsys.readouterr().out
+    fails(checks.check_pca_directions, lambda X, m: X.mean(axis=0),
+          match=r"must return 2 arrays, \(mean, P\)")
+
+
+# ---- exercise 3, task 4 -------------------------------------------------------------
+
+
+def _energies(centre=True, sqrt=False, log=False, swap=False, recon_mean=True):
+    def two_energies(S, mean, P):
+        R = S - mean if centre else S
+        Z = R @ P
+        res = (R if recon_mean else S) - Z @ P.T
+        out = [np.sum(res ** 2, axis=1), np.sum(Z ** 2, axis=1)]
+        if sqrt:
+            out = [np.sqrt(v) for v in out]
+        if log:
+            out = [np.log(v + 1e-8) for v in out]
+        return tuple(out[::-1]) if swap else tuple(out)
+    return two_energies
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(centre=False), r"wrong residual_energy.*did not subtract the mean"),
+    (dict(sqrt=True), r"you returned norms: the energies are SQUARED norms"),
+    (dict(log=True), r"returned the logarithms"),
+    (dict(swap=True), r"in the wrong order"),
+    (dict(recon_mean=False), r"your residual is s - P P\^T r"),
+])
+def test_ex3_task4_mistakes(kwargs, pattern):
+    fails(checks.check_two_energies, _energies(**kwargs), match=["Task 4 \\(two_energies\\)", pattern])
+
+
+def test_ex3_task4_reference_matches_pca_feature_detector(ref3):
+    from adcourse.checks.image_patches import _energy_cases
+
+    S, mean, P = next(iter(_energy_cases()))
+    from adcourse.subspace import PCAFeatureDetector
+
+    det = PCAFeatureDetector(n_components=P.shape[1], random_state=0)
+    det.fit(np.r_[S, S])  # any fit; then use the check's subspace
+    det.pca_.mean_, det.pca_.components_ = mean, P.T
+    res, proj = ref3["two_energies"](S, mean, P)
+    np.testing.assert_allclose(np.log(np.c_[res, proj] + det._EPS), det._features(S), rtol=1e-10)
+    np.testing.assert_allclose(res + proj, np.sum((S - mean) ** 2, axis=1), rtol=1e-10)
+
+
+# ---- exercise 4, task 1 -------------------------------------------------------------
+
+
+def _recon(squared=False, centre=True, centre_train=True, last=False, projection=False):
+    def reconstruction_error(X_train, X, m):
+        mu = X_train.mean(axis=0)
+        Z = X_train - mu if centre_train else X_train
+        w, V = np.linalg.eigh(Z.T @ Z / len(X_train))
+        P = V[:, :m] if last else V[:, -m:]
+        R = X - mu if centre else X
+        out = np.linalg.norm(R @ P, axis=1) if projection else np.linalg.norm(R - R @ P @ P.T, axis=1)
+        return out ** 2 if squared else out
+    return reconstruction_error
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(squared=True), r"SQUARED error"),
+    (dict(centre=False), r"you did not subtract the mean"),
+    (dict(centre=False, centre_train=False), r"did not centre X_train before the PCA \(nor the samples\)"),
+    (dict(centre_train=False), r"did not centre X_train before the PCA: "),
+    (dict(last=True), r"LAST m principal directions"),
+    (dict(projection=True), r"norm of the projection"),
+])
+def test_ex4_task1_mistakes(kwargs, pattern):
+    fails(checks.check_reconstruction_error, _recon(**kwargs),
+          match=["Task 1 \\(reconstruction_error\\)", "wrong errors", pattern])
+
+
+# ---- exercise 4, task 2 -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("func, pattern", [
+    (lambda x, t: np.where(np.abs(x) > t, x, 0.0), r"HARD thresholding"),
+    (lambda x, t: np.maximum(np.abs(x) - t, 0.0), r"forgot the sign"),
+    (lambda x, t: np.maximum(x - t, 0.0), r"only handles the positive values"),
+    (lambda x, t: x - t * np.sign(x), r"without stopping at 0"),
+    (lambda x, t: np.clip(x, -t, t), r"the part soft thresholding REMOVES"),
+])
+def test_ex4_task2_mistakes(func, pattern):
+    fails(checks.check_soft_threshold, func,
+          match=["Task 2 \\(soft_threshold\\)", "wrong values", r"t=1\b", pattern])
+
+
+def test_ex4_task2_library_passes_and_shape(capsys):
+    from adcourse.sparse import soft_threshold
+
+    checks.check_soft_threshold(soft_threshold)
+    assert "✓ Task 2 passed" in capsys.readouterr().out
+    fails(checks.check_soft_threshold, lambda x, t: np.stack([soft_threshold(x, t)] * 2),
+          match=r"must have shape \(8,\)")
+
+
+# ---- exercise 4, task 3 -------------------------------------------------------------
+
+
+def _admm(thresh="lam/rho", rhs_rho=True, matrix_rho=True, u_sign=-1, z_from="x+u", u_with="new",
+          order="xzu", swap_return=False):
+    def soft(v, t):
+        return np.sign(v) * np.maximum(np.abs(v) - t, 0.0)
+
+    def admm_step(D, s, z, u, lam, rho):
+        k = D.shape[1]
+        A = D.T @ D + (rho if matrix_rho else 1.0) * np.eye(k)
+        x = np.linalg.solve(A, D.T @ s + (rho if rhs_rho else 1.0) * (z + u_sign * u))
+        t = {"lam/rho": lam / rho, "lam": lam}[thresh]
+        if order == "xuz":
+            u = u + x - z
+            z = soft(x + u, t)
+            return x, z, u
+        z_new = soft(x + u if z_from == "x+u" else x, t)
+        u = u + x - (z_new if u_with == "new" else z)
+        return (x, u, z_new) if swap_return else (x, z_new, u)
+    return admm_step
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(thresh="lam"), r"wrong z.*thresholded at lam = 0\.2; .*lam / rho = 0\.4"),
+    (dict(rhs_rho=False), r"wrong x.*rho is missing on the right-hand side"),
+    (dict(matrix_rho=False), r"wrong x.*D\^T D \+ rho I, not D\^T D \+ I"),
+    (dict(matrix_rho=False, rhs_rho=False), r"rho is missing in the x-update \(both"),
+    (dict(u_sign=+1), r"the sign of u"),
+    (dict(z_from="x"), r"you thresholded x alone"),
+    (dict(u_with="old"), r"wrong u.*u was updated with the OLD z"),
+    (dict(order="xuz"), r"wrong z.*you updated u before z"),
+    (dict(swap_return=True), r"wrong z"),
+])
+def test_ex4_task3_mistakes(kwargs, pattern):
+    fails(checks.check_admm_step, _admm(**kwargs),
+          match=["Task 3 \\(admm_step\\)", r"rho=0\.5", "expected", "received", pattern])
+
+
+def test_ex4_task3_reference_converges_and_stateful_step_fails(ref4):
+    from adcourse.checks import subspaces_sparse_coding as ex4
+
+    for case in ex4._admm_cases():  # the independent reference agrees with the solution
+        for a, b in zip(ex4._admm_reference(*case), ref4["admm_step"](*case)):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    calls = []
+
+    def drifting(D, s, z, u, lam, rho):  # right for the one-step checks, then stops iterating
+        calls.append(1)
+        return ref4["admm_step"](D, s, z, u, lam, rho) if len(calls) <= 5 else (z, z, u)
+
+    fails(checks.check_admm_step, drifting,
+          match=[r"300 iterations of admm_step from z = u = 0 do not solve BPDN", r"objective"])
+    fails(checks.check_admm_step, lambda *a: (a[2], a[3]), match=r"must return 3 arrays, \(x, z, u\)")
+
+
+# ---- exercise 4, task 4 -------------------------------------------------------------
+
+
+def _features(mode="right", transpose=False):
+    from adcourse.sparse import bpdn_admm
+
+    def sparse_features(D, S, lam):
+        A = bpdn_admm(D, S, lam)
+        err = np.sum((D @ A - S) ** 2, axis=0)
+        l1 = np.sum(np.abs(A), axis=0)
+        f = {"right": (err, l1), "swap": (l1, err), "sqrt": (np.sqrt(err), l1),
+             "l2": (err, np.linalg.norm(A, axis=0)), "l2sq": (err, np.sum(A ** 2, axis=0)),
+             "half": (0.5 * err, l1), "lam": (err, lam * l1), "noabs": (err, A.sum(axis=0))}[mode]
+        out = np.stack(f, axis=1)
+        return out.T if transpose else out
+    return sparse_features
+
+
+@pytest.mark.parametrize("mode, pattern", [
+    ("swap", r"wrong order"),
+    ("sqrt", r"SQUARED norm"),
+    ("l2", r"not the l2 norm"),
+    ("l2sq", r"not the squared l2 norm"),
+    ("half", r"without the factor 1/2"),
+    ("lam", r"without the weight lam"),
+    ("noabs", r"forgot the absolute value"),
+])
+def test_ex4_task4_mistakes(mode, pattern):
+    fails(checks.check_sparse_features, _features(mode),
+          match=["Task 4 \\(sparse_features\\)", "wrong features", r"12 patches as columns", pattern])
+
+
+def test_ex4_task4_transposed_and_other_solvers(capsys):
+    fails(checks.check_sparse_features, _features(transpose=True),
+          match=r"expected shape \(12, 2\), received \(2, 12\).*one ROW per patch")
+    from sklearn.linear_model import Lasso
+
+    def with_lasso(D, S, lam):  # another accurate BPDN solver passes
+        A = np.stack([Lasso(alpha=lam / D.shape[0], fit_intercept=False, tol=1e-10, max_iter=100_000)
+                      .fit(D, s).coef_ for s in S.T], axis=1)
+        return np.c_[np.sum((D @ A - S) ** 2, axis=0), np.abs(A).sum(axis=0)]
+
+    checks.check_sparse_features(with_lasso)
+    assert "✓ Task 4 passed" in capsys.readouterr().out
+
+
+# ---- exercise 4, task 5 -------------------------------------------------------------
+
+
+def _gauss_scores(V, kind):
+    from adcourse.density import GaussianDetector
+
+    nll = GaussianDetector(score="nll", reg=0.0).fit(V).anomaly_score(V)
+    maha = GaussianDetector(reg=0.0).fit(V).anomaly_score(V)
+    return {"nll": nll, "maha": maha, "half_d2": 0.5 * maha ** 2, "loglik": -nll}[kind]
+
+
+def _density(kind="nll", rule="from_fpr"):
+    from adcourse.decision import Threshold
+
+    def density_threshold(V, fpr):
+        s = _gauss_scores(V, kind)
+        if rule == "low_quantile":
+            return float(np.quantile(s, fpr))
+        if kind == "loglik":
+            return float(np.quantile(s, fpr))      # a low log-likelihood as the "threshold"
+        return Threshold.from_fpr(s, fpr)
+    return density_threshold
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(kind="maha"), r"on the Mahalanobis distance d_M"),
+    (dict(kind="half_d2"), r"d_M\^2 / 2: the negative log-likelihood also has the constant"),
+    (dict(kind="loglik"), r"on the log-likelihood log phi\(x\), where LOW values"),
+    (dict(rule="low_quantile"), r"fpr-quantile of the scores.*\(1 - fpr\)-quantile"),
+])
+def test_ex4_task5_mistakes(kwargs, pattern):
+    fails(checks.check_density_threshold, _density(**kwargs),
+          match=["Task 5 \\(density_threshold\\)", "wrong threshold", r"detecting floor\(n \* fpr\) = 20 "
+                 r"of the 400 validation scores", pattern])
+
+
+def test_ex4_task5_library_and_quantile_answers_pass(capsys):
+    from adcourse.decision import Threshold
+    from adcourse.density import GaussianDetector
+
+    checks.check_density_threshold(
+        lambda V, fpr: Threshold.from_fpr(GaussianDetector(score="nll").fit(V).anomaly_score(V), fpr))
+    checks.check_density_threshold(lambda V, fpr: np.quantile(_gauss_scores(V, "nll"), 1 - fpr))
+    assert capsys.readouterr().out.count("✓ Task 5 passed") == 2
+    fails(checks.check_density_threshold, lambda V, fpr: "high", match=r"must be a number")

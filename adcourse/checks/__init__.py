@@ -7,7 +7,9 @@ One module per exercise, named after its chapter, and a base shared by all:
   the helpers that format inputs, call the student's function on copies of the
   inputs and compare numbers and arrays;
 * :mod:`adcourse.checks.performance_measures` -- exercise 1 (chapter 1);
-* :mod:`adcourse.checks.random_vectors` -- exercise 2 (chapter 2).
+* :mod:`adcourse.checks.random_vectors` -- exercise 2 (chapter 2);
+* :mod:`adcourse.checks.image_patches` -- exercise 3 (chapter 3);
+* :mod:`adcourse.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4).
 
 Each check runs the student's function on fresh data (made by the check, with
 fixed seeds, never the notebook's data) and compares it with the reference
@@ -25,8 +27,14 @@ task id; the grader and the tests use it.
 
 from __future__ import annotations
 
-from . import performance_measures, random_vectors
+from . import image_patches, performance_measures, random_vectors, subspaces_sparse_coding
 from ._base import CheckFailed
+from .image_patches import (
+    check_average_map,
+    check_extract_all_patches,
+    check_pca_directions,
+    check_two_energies,
+)
 from .performance_measures import (
     check_best_roc_threshold,
     check_confusion_rates,
@@ -40,6 +48,13 @@ from .random_vectors import (
     check_isolation,
     check_knn_score,
     check_mahalanobis_scores,
+)
+from .subspaces_sparse_coding import (
+    check_admm_step,
+    check_density_threshold,
+    check_reconstruction_error,
+    check_soft_threshold,
+    check_sparse_features,
 )
 
 __all__ = [
@@ -56,6 +71,17 @@ __all__ = [
     "check_isolation",
     "check_knn_score",
     "check_choose_nu",
+    # exercise 3: image patches
+    "check_extract_all_patches",
+    "check_average_map",
+    "check_pca_directions",
+    "check_two_energies",
+    # exercise 4: subspaces and sparse coding
+    "check_reconstruction_error",
+    "check_soft_threshold",
+    "check_admm_step",
+    "check_sparse_features",
+    "check_density_threshold",
     "TASKS",
 ]
 
@@ -63,4 +89,6 @@ __all__ = [
 TASKS = {
     "01-performance-measures": performance_measures.TASKS,
     "02-random-vectors": random_vectors.TASKS,
+    "03-image-patches": image_patches.TASKS,
+    "04-subspaces-sparse-coding": subspaces_sparse_coding.TASKS,
 }
