@@ -1,0 +1,114 @@
+"""The course backbone (adcourse.pretrain): shipped weights, checksum, features, training."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from adcourse.backbones import FeatureExtractor  # noqa: E402
+from adcourse.pretrain import (  # noqa: E402
+    DEFAULT_FOLDER, SETTINGS_FILE, WEIGHTS_FILE, ZOO_CLASSES, CourseNet, evaluate_zoo_accuracy,
+    load_course_backbone, make_texture_zoo, save_backbone, train_course_backbone,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_course_backbone()
+
+
+def test_shipped_files_small_and_settings_recorded():
+    pt, js = DEFAULT_FOLDER / WEIGHTS_FILE, DEFAULT_FOLDER / SETTINGS_FILE
+    assert pt.is_file() and js.is_file()
+    assert pt.stat().st_size < 5 * 2**20
+    info = json.loads(js.read_text())
+    for key in ("n_steps", "batch_size", "lr", "seed", "classes", "final_train_accuracy",
+                "heldout_accuracy", "torch_version", "sha256"):
+        assert key in info
+    assert info["classes"] == list(ZOO_CLASSES)
+
+
+def test_shipped_weights_load(shipped):
+    assert isinstance(shipped, CourseNet)
+    assert not shipped.training
+    assert sum(p.numel() for p in shipped.parameters()) < 1_000_000
+
+
+def test_tampered_or_missing_file_gives_clear_error(tmp_path):
+    folder = tmp_path / "bb"
+    shutil.copytree(DEFAULT_FOLDER, folder)
+    load_course_backbone(folder)  # intact copy loads
+    with open(folder / WEIGHTS_FILE, "r+b") as f:
+        f.seek(-10, 2)
+        last = f.read(1)
+        f.seek(-10, 2)
+        f.write(bytes([last[0] ^ 0xFF]))
+    with pytest.raises(RuntimeError, match="checksum mismatch.*python -m adcourse.pretrain"):
+        load_course_backbone(folder)
+    (folder / WEIGHTS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="python -m adcourse.pretrain"):
+        load_course_backbone(folder)
+
+
+def test_feature_extractor_shapes(shipped):
+    images = np.random.default_rng(0).random((2, 64, 64))
+    fx = FeatureExtractor(backbone=shipped, layers=("layer1", "layer2", "layer3"), device="cpu")
+    emb = fx.embed(images)
+    assert emb.shape == (2, 32 + 64 + 128, 16, 16)
+    assert np.isfinite(emb).all()
+    feats = fx.extract(images)
+    assert feats["layer1"].shape == (2, 32, 16, 16)
+    assert feats["layer2"].shape == (2, 64, 8, 8)
+    assert feats["layer3"].shape == (2, 128, 4, 4)
+    # an untrained CourseNet works the same way
+    emb0 = FeatureExtractor(backbone=CourseNet(), layers=("layer1", "layer2", "layer3"),
+                            device="cpu").embed(images)
+    assert emb0.shape == emb.shape
+
+
+def test_zoo_deterministic_and_balanced():
+    X1, y1 = make_texture_zoo(3, 64, random_state=5)
+    X2, y2 = make_texture_zoo(3, 64, random_state=5)
+    X3, _ = make_texture_zoo(3, 64, random_state=6)
+    assert X1.shape == (3 * len(ZOO_CLASSES), 64, 64) and X1.dtype == np.float32
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.array_equal(X1, X3)
+    assert np.bincount(y1, minlength=len(ZOO_CLASSES)).tolist() == [3] * len(ZOO_CLASSES)
+    assert X1.min() >= 0 and X1.max() <= 1
+
+
+def test_short_training_lowers_loss_and_is_deterministic(tmp_path):
+    model, hist = train_course_backbone(n_steps=30, batch_size=16, lr=3e-3, random_state=0,
+                                        progress=False)
+    loss = hist["loss"]
+    assert len(loss) == 30
+    assert np.mean(loss[-5:]) < np.mean(loss[:5])
+    _, hist2 = train_course_backbone(n_steps=3, batch_size=8, random_state=1, progress=False)
+    _, hist3 = train_course_backbone(n_steps=3, batch_size=8, random_state=1, progress=False)
+    assert hist2["loss"] == hist3["loss"]
+    js = save_backbone(model, tmp_path, {"n_steps": 30})
+    assert json.loads(js.read_text())["n_steps"] == 30
+    reloaded = load_course_backbone(tmp_path)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(x), model(x))
+
+
+def test_shipped_model_well_above_chance(shipped):
+    # chance is 1/12 ~ 0.083; the shipped weights reach the value in the JSON (~0.9+)
+    acc = evaluate_zoo_accuracy(shipped, n_per_class=10, random_state=123)
+    assert acc > 0.6
