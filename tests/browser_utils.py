@@ -174,7 +174,8 @@ def canvas_pixels(widget, selector, x_frac, y_frac):
 
 
 # ----------------------------------------------------------------- scratch book
-SCRATCH_PAGE = '''\
+# the jupytext header of a MyST-markdown notebook page
+PAGE_HEADER = '''\
 ---
 jupytext:
   text_representation:
@@ -185,6 +186,9 @@ kernelspec:
   language: python
   name: python3
 ---
+'''
+
+SCRATCH_PAGE = PAGE_HEADER + '''
 
 # Threshold explorer
 
@@ -219,17 +223,7 @@ big_image = 0.5 + 0.4 * np.sin(12 * xx) * np.cos(9 * yy)
 big_map = np.exp(-((xx - 0.7) ** 2 + (yy - 0.3) ** 2) / 0.005) + 0.05 * np.cos(40 * xx)
 """
 
-SCOREMAP_PAGE = f'''\
----
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
+SCOREMAP_PAGE = PAGE_HEADER + f'''
 
 # Score-map explorer
 

@@ -127,3 +127,21 @@ def _allclose(a, b, tol=1e-6):
 
 def _rng(seed):
     return np.random.default_rng(seed)
+
+
+def _mismatch(what, func, where, expected, got, variants, default_hint, tol=1e-6):
+    """CheckFailed for a wrong array: input, expected, received, and the first matching hint.
+
+    ``variants`` are ``(hint, value)`` pairs: the hint of the first value the answer
+    matches (and the expected answer does not) is shown, else ``default_hint``.
+    """
+    hint = next((h for h, v in variants
+                 if v is not None and _allclose(got, v, tol) and not _allclose(v, expected, tol)),
+                None)
+    if hint is None:
+        hint = default_hint(got) if callable(default_hint) else default_hint
+    lines = [f"wrong {what} returned by {func}", where,
+             f"expected {_fmt(expected)}", f"received {_fmt(got)}"]
+    if hint:
+        lines.append("hint: " + hint)
+    return CheckFailed("\n".join(lines))

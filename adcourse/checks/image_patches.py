@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import CheckFailed, _allclose, _as_array, _call, _fmt, _inputs, _rng, _task
+from ._base import CheckFailed, _allclose, _as_array, _call, _fmt, _inputs, _mismatch, _rng, _task
 
 __all__ = [
     "check_extract_all_patches",
@@ -43,24 +43,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 # helpers (also used by exercise 4's checks)
 # --------------------------------------------------------------------------------------
-
-
-def _mismatch(what, func, where, expected, got, variants, default_hint, tol=1e-6):
-    """CheckFailed for a wrong array: input, expected, received, and the first matching hint.
-
-    ``variants`` are ``(hint, value)`` pairs: the hint of the first value the answer
-    matches (and the expected answer does not) is shown, else ``default_hint``.
-    """
-    hint = next((h for h, v in variants
-                 if v is not None and _allclose(got, v, tol) and not _allclose(v, expected, tol)),
-                None)
-    if hint is None:
-        hint = default_hint(got) if callable(default_hint) else default_hint
-    lines = [f"wrong {what} returned by {func}", where,
-             f"expected {_fmt(expected)}", f"received {_fmt(got)}"]
-    if hint:
-        lines.append("hint: " + hint)
-    return CheckFailed("\n".join(lines))
 
 
 def _pair_of_arrays(value, func, names, shapes):

@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from ._base import (
+    _mismatch,
     CheckFailed,
     _allclose,
     _as_array,
@@ -66,18 +67,6 @@ def _correlated(rng, n, d, shift=1.5):
     A = rng.normal(size=(d, d)) + 2.0 * np.eye(d)
     mean = shift + rng.normal(size=d)
     return rng.normal(size=(n, d)) @ A.T + mean
-
-
-def _mismatch(what, func, where, expected, got, variants, default_hint):
-    """CheckFailed for a wrong array: input, expected, received, and the first matching hint."""
-    hint = next((h for h, v in variants if _allclose(got, v) and not _allclose(v, expected)), None)
-    if hint is None:
-        hint = default_hint(got) if callable(default_hint) else default_hint
-    lines = [f"wrong {what} returned by {func}", where,
-             f"expected {_fmt(expected)}", f"received {_fmt(got)}"]
-    if hint:
-        lines.append("hint: " + hint)
-    return CheckFailed("\n".join(lines))
 
 
 def _ratio_pattern(got, expected):

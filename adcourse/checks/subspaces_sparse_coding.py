@@ -42,7 +42,8 @@ from ._base import (
     _rng,
     _task,
 )
-from .image_patches import _mismatch, _pair_of_arrays, _pca_data
+from ._base import _mismatch
+from .image_patches import _pair_of_arrays, _pca_data
 
 __all__ = [
     "check_reconstruction_error",

@@ -21,10 +21,12 @@ This module holds the two shared pieces:
 from __future__ import annotations
 
 import base64
+import math
 import pathlib
 
 import anywidget
 import numpy as np
+import traitlets
 
 __all__ = ["encode_array", "decode_array", "PrecomputedWidget"]
 
@@ -94,8 +96,22 @@ class PrecomputedWidget(anywidget.AnyWidget):
     """
 
     _esm_file: pathlib.Path | None = None
+
+    #: the decision threshold (detected = score >= threshold), synced with the browser
+    threshold = traitlets.Float(0.0).tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    # precomputed data read by the front end (arrays packed by encode_array)
+    _data = traitlets.Dict().tag(sync=True)
+
     # read here (not a Path) so anywidget never starts a file watcher
     _css = (_HERE / "widgets.css").read_text(encoding="utf-8")
+
+    @traitlets.validate("threshold")
+    def _check_threshold(self, proposal):
+        value = float(proposal["value"])
+        if math.isnan(value):
+            raise ValueError("threshold must be a number, got NaN")
+        return value
 
     def __init_subclass__(cls, **kwargs):
         own = cls.__dict__.get("_esm_file")

@@ -135,3 +135,17 @@ function thresholdMarker(overlay, box, x, { regionClass, labelClass, color, line
     label.textContent = right ? "detected →" : "← not detected";
   };
 }
+
+// The threshold slider under a histogram: range from the precomputed data, thumb centre
+// aligned with the histogram's x axis (the thumb is about 16 px wide).
+function thresholdSlider(parent, className, range, hist) {
+  const slider = htmlEl("input", className, "", parent);
+  slider.type = "range";
+  slider.min = String(range.min);
+  slider.max = String(range.max);
+  slider.step = String(range.step);
+  slider.setAttribute("aria-label", "threshold");
+  slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
+  slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
+  return slider;
+}

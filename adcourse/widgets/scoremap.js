@@ -295,15 +295,7 @@ function render({ model, el }) {
   // ---- histogram, slider, numbers
   const hist = smHistogram(root, data, state);
   const controls = htmlEl("div", "adc-sm-controls", "", root);
-  const slider = htmlEl("input", "adc-sm-slider", "", controls);
-  slider.type = "range";
-  slider.min = String(data.range.min);
-  slider.max = String(data.range.max);
-  slider.step = String(data.range.step);
-  slider.setAttribute("aria-label", "threshold");
-  // align the thumb centre with the histogram's x axis (thumb ~16 px wide)
-  slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
-  slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
+  const slider = thresholdSlider(controls, "adc-sm-slider", data.range, hist);
 
   const stats = htmlEl("div", "adc-sm-stats", "", root);
   const cells = {};

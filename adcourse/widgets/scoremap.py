@@ -202,10 +202,6 @@ class ScoreMapExplorer(PrecomputedWidget):
 
     _esm_file = pathlib.Path(__file__).with_name("scoremap.js")
 
-    threshold = traitlets.Float(0.0).tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
-    # precomputed data read by scoremap.js (arrays packed by encode_array)
-    _data = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -289,13 +285,6 @@ class ScoreMapExplorer(PrecomputedWidget):
             data["ge_anomalous"] = encode_array(ge_pos, "int32")
             data["n_anomalous"] = int(gt.sum())
         return data
-
-    @traitlets.validate("threshold")
-    def _check_threshold(self, proposal):
-        value = float(proposal["value"])
-        if math.isnan(value):
-            raise ValueError("threshold must be a number, got NaN")
-        return value
 
     # ------------------------------------------------------------ read-only
     def _counts(self):

@@ -215,15 +215,7 @@ function render({ model, el }) {
   const hist = buildHistogram(left, data, model.get("score_name"), state);
 
   const controls = htmlEl("div", "adc-te-controls", "", left);
-  const slider = htmlEl("input", "adc-te-slider", "", controls);
-  slider.type = "range";
-  slider.min = String(data.range.min);
-  slider.max = String(data.range.max);
-  slider.step = String(data.range.step);
-  slider.setAttribute("aria-label", "threshold");
-  // align the thumb centre with the plot's x axis (thumb ~16 px wide)
-  slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
-  slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
+  const slider = thresholdSlider(controls, "adc-te-slider", data.range, hist);
   const setThreshold = (t) => {
     model.set("threshold", t);
     model.save_changes();

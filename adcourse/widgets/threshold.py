@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import pathlib
 
 import numpy as np
@@ -96,11 +95,7 @@ class ThresholdExplorer(PrecomputedWidget):
 
     _esm_file = pathlib.Path(__file__).with_name("threshold.js")
 
-    threshold = traitlets.Float(0.0).tag(sync=True)
-    title = traitlets.Unicode("").tag(sync=True)
     score_name = traitlets.Unicode("anomaly score").tag(sync=True)
-    # precomputed data read by threshold.js (arrays packed by encode_array)
-    _data = traitlets.Dict().tag(sync=True)
 
     def __init__(
         self,
@@ -161,13 +156,6 @@ class ThresholdExplorer(PrecomputedWidget):
             },
             "range": {"min": lo, "max": hi, "step": (hi - lo) / _SLIDER_STEPS},
         }
-
-    @traitlets.validate("threshold")
-    def _check_threshold(self, proposal):
-        value = float(proposal["value"])
-        if math.isnan(value):
-            raise ValueError("threshold must be a number, got NaN")
-        return value
 
     # ------------------------------------------------------------ read-only
     @property
