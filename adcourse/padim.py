@@ -115,9 +115,13 @@ class PerLocationGaussian(BaseImageDetector):
 
     Examples
     --------
-    >>> from adcourse.backbones import FeatureExtractor          # doctest: +SKIP
-    >>> det = PerLocationGaussian(FeatureExtractor()).fit(train)  # doctest: +SKIP
-    >>> maps = det.anomaly_map(test)                              # doctest: +SKIP
+    >>> from adcourse.backbones import FeatureExtractor
+    >>> from adcourse.data import make_nanofibers
+    >>> train = make_nanofibers(n_images=4, size=48, anomaly_rate=0.0, random_state=0).images
+    >>> extractor = FeatureExtractor(layers=("layer1", "layer2"), n_channels=16)
+    >>> det = PerLocationGaussian(extractor, sigma=2.0).fit(train)
+    >>> det.mean_.shape, det.anomaly_map(train[:1]).shape   # 12 x 12 locations, 16 channels
+    ((144, 16), (1, 48, 48))
     """
 
     def __init__(self, extractor, eps=0.01, sigma=4.0, batch_size=8):
