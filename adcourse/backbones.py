@@ -41,7 +41,7 @@ import numpy as np
 
 from .validation import check_images
 
-__all__ = ["BACKBONES", "IMAGENET_MEAN", "IMAGENET_STD", "build_backbone", "weights_cache_path",
+__all__ = ["BACKBONES", "COURSE", "IMAGENET_MEAN", "IMAGENET_STD", "build_backbone", "weights_cache_path",
            "FeatureExtractor"]
 
 #: backbone name -> (torchvision builder name, weights enum name)
@@ -50,6 +50,9 @@ BACKBONES = {
     "wide_resnet50_2": ("wide_resnet50_2", "Wide_ResNet50_2_Weights"),
 }
 
+#: name of the course's own backbone (:mod:`adcourse.pretrain`), the offline default
+COURSE = "course"
+
 #: ImageNet statistics the torchvision backbones were trained with (RGB order).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -57,7 +60,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def _check_name(name):
     if name not in BACKBONES:
-        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {name!r}")
+        raise ValueError(
+            f"backbone must be one of {sorted(BACKBONES) + [COURSE]} or a torch.nn.Module, got {name!r}")
 
 
 def _imagenet_weights(name):
@@ -84,7 +88,11 @@ def build_backbone(name="resnet18", weights=None, random_state=0):
 
     Parameters
     ----------
-    name : {"resnet18", "wide_resnet50_2"}
+    name : {"course", "resnet18", "wide_resnet50_2"}
+        ``"course"`` is :class:`adcourse.pretrain.CourseNet` with its shipped
+        weights (trained on the generated texture zoo; works offline); only
+        ``weights=None`` is accepted with it. For a random-init CourseNet pass
+        ``adcourse.pretrain.CourseNet()`` to :class:`FeatureExtractor` instead.
     weights : None or "imagenet"
         ``None``: random initialisation, seeded by ``random_state`` (the global
         torch RNG is left untouched). ``"imagenet"``: torchvision's
@@ -98,6 +106,12 @@ def build_backbone(name="resnet18", weights=None, random_state=0):
     import torch
     import torchvision.models as tvm
 
+    if name == COURSE:
+        if weights is not None:
+            raise ValueError("the course backbone comes with its own shipped weights: use weights=None")
+        from .pretrain import load_course_backbone
+
+        return load_course_backbone()
     _check_name(name)
     builder = getattr(tvm, BACKBONES[name][0])
     if weights is None:
@@ -139,6 +153,7 @@ class FeatureExtractor:
     Parameters
     ----------
     backbone : str or torch.nn.Module
+        ``"course"`` (default: the shipped course backbone, offline),
         ``"resnet18"`` / ``"wide_resnet50_2"`` (built with :func:`build_backbone`)
         or a ready module.
     layers : sequence of str
@@ -158,7 +173,7 @@ class FeatureExtractor:
         Images per forward pass.
     """
 
-    def __init__(self, backbone="resnet18", layers=("layer1", "layer2", "layer3"), weights=None,
+    def __init__(self, backbone=COURSE, layers=("layer1", "layer2", "layer3"), weights=None,
                  n_channels=None, random_state=0, device="auto", batch_size=16):
         self.backbone = backbone
         self.layers = layers
