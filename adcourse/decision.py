@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
+from skimage.transform import resize
 
 from . import metrics
 from .validation import check_fraction, check_scores, check_scores_labels
 
-__all__ = ["Threshold", "smooth_maps", "remove_small_regions"]
+__all__ = ["Threshold", "smooth_maps", "upsample_maps", "remove_small_regions"]
 
 
 def _fpr_quantile(sorted_rows, fpr):
@@ -178,6 +179,25 @@ def smooth_maps(maps, sigma=2.0):
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     return ndimage.gaussian_filter(m, sigma=(0, sigma, sigma))
+
+
+def upsample_maps(maps, size, sigma=0.0):
+    """Bring coarse score maps (n, h, w) to the input resolution, then smooth them.
+
+    CNN detectors score a grid of feature locations (stride 4, 8, ... pixels);
+    the grid is upsampled bilinearly to ``size = (H, W)`` (half-pixel aligned,
+    like torch's ``align_corners=False``; the image axis is untouched) and, if
+    ``sigma > 0``, smoothed with :func:`smooth_maps`. Returns (n, H, W) floats.
+    """
+    m = np.asarray(maps, dtype=np.float64)
+    if m.ndim != 3:
+        raise ValueError(f"maps must be (n, h, w), got shape {m.shape}")
+    size = tuple(int(v) for v in size)
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size must be (H, W) with positive entries, got {size}")
+    up = resize(m, (m.shape[0],) + size, order=1, mode="edge", anti_aliasing=False,
+                preserve_range=True)
+    return smooth_maps(up, sigma) if sigma > 0 else up
 
 
 def remove_small_regions(detections, min_size):

@@ -49,14 +49,13 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from skimage.transform import resize
 from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .base import BaseImageDetector
-from .decision import smooth_maps
+from .decision import upsample_maps
 from .density import GaussianDetector
 from .distance import KNNDetector
 from .validation import check_images
@@ -608,8 +607,4 @@ class LatentPatchDetector(_LatentSpace, BaseImageDetector):
         return images
 
     def _map(self, images):
-        scores = self.location_scores(images)
-        out_shape = (scores.shape[0],) + tuple(images.shape[-2:])
-        # bilinear, half-pixel aligned (like torch's align_corners=False); the n axis is untouched
-        up = resize(scores, out_shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True)
-        return smooth_maps(up, self.sigma) if self.sigma > 0 else up
+        return upsample_maps(self.location_scores(images), images.shape[-2:], self.sigma)

@@ -61,11 +61,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from skimage.transform import resize
 from sklearn.exceptions import NotFittedError
 
 from .base import BaseImageDetector
-from .decision import smooth_maps
+from .decision import upsample_maps
 from .validation import check_images
 
 __all__ = ["PerLocationGaussian"]
@@ -270,9 +269,4 @@ class PerLocationGaussian(BaseImageDetector):
         return np.concatenate(out)
 
     def _map(self, images):
-        dist = self.mahalanobis(images)
-        n = dist.shape[0]
-        out_shape = (n,) + tuple(images.shape[-2:])
-        # bilinear, half-pixel aligned (like torch's align_corners=False); the n axis is untouched
-        up = resize(dist, out_shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True)
-        return smooth_maps(up, self.sigma) if self.sigma > 0 else up
+        return upsample_maps(self.mahalanobis(images), images.shape[-2:], self.sigma)

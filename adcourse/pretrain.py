@@ -396,7 +396,8 @@ def load_course_backbone(folder=None):
         raise RuntimeError(
             f"checksum mismatch for {pt}: SHA-256 is {actual}, but {js.name} records "
             f"{expected}. The weights file is corrupted or was changed. {_REGEN}")
-    model = CourseNet()
+    with torch.random.fork_rng(devices=[]):  # the throw-away init must not move the global RNG
+        model = CourseNet()
     model.load_state_dict(torch.load(pt, map_location="cpu", weights_only=True))
     model.eval()
     return model

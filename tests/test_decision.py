@@ -107,3 +107,24 @@ def test_post_processing():
     maps[0, 4, 4] = 1.0
     sm = smooth_maps(maps, sigma=1.0)
     assert sm[1].max() == 0.0 and sm[0].sum() == pytest.approx(1.0)
+
+
+def test_upsample_maps_matches_torch_bilinear_and_smooths():
+    torch = pytest.importorskip("torch")
+    from adcourse.decision import smooth_maps, upsample_maps
+
+    coarse = np.random.default_rng(0).random((3, 8, 8))
+    up = upsample_maps(coarse, (32, 32))
+    ref = torch.nn.functional.interpolate(torch.as_tensor(coarse)[:, None], size=(32, 32),
+                                          mode="bilinear", align_corners=False)[:, 0].numpy()
+    assert up.shape == (3, 32, 32)
+    np.testing.assert_allclose(up, ref, atol=1e-12)
+    np.testing.assert_allclose(upsample_maps(coarse, (32, 32), sigma=2.0), smooth_maps(ref, 2.0),
+                               atol=1e-12)
+    # images are not mixed: a constant map per image stays constant
+    const = np.stack([np.full((4, 4), v) for v in (1.0, 5.0)])
+    np.testing.assert_allclose(upsample_maps(const, (16, 16), sigma=1.0)[1], 5.0)
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        upsample_maps(coarse[0], (32, 32))
+    with pytest.raises(ValueError, match="size"):
+        upsample_maps(coarse, (0, 32))
