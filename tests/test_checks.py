@@ -300,7 +300,7 @@ def test_registry_names_every_check_of_exercise_2():
     assert list(tasks) == [f"task-{i}" for i in range(1, 6)]
     assert all(f.task == t for t, f in tasks.items())
     assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors", "03-image-patches",
-                                 "04-subspaces-sparse-coding"}
+                                 "04-subspaces-sparse-coding", "05-cnn-features"}
     for exercise in checks.TASKS.values():  # every check is exported by the package
         for check in exercise.values():
             assert getattr(checks, check.__name__) is check and check.__name__ in checks.__all__
@@ -1009,3 +1009,356 @@ def test_ex4_task5_library_and_quantile_answers_pass(capsys):
     checks.check_density_threshold(lambda V, fpr: np.quantile(_gauss_scores(V, "nll"), 1 - fpr))
     assert capsys.readouterr().out.count("✓ Task 5 passed") == 2
     fails(checks.check_density_threshold, lambda V, fpr: "high", match=r"must be a number")
+
+
+# =====================================================================================
+# exercise 5: CNN features
+# =====================================================================================
+
+EX5 = "05-cnn-features"
+
+
+@pytest.fixture(scope="module")
+def ref5():
+    """The reference functions of exercise 5, from its solution notebook (task 1 needs torch)."""
+    import torch
+
+    ns = _reference(EX5)
+    ns["torch"] = torch
+    return ns
+
+
+def test_registry_of_exercise_5():
+    tasks = checks.TASKS[EX5]
+    assert list(tasks) == [f"task-{i}" for i in range(1, 6)]
+    assert all(f.task == t for t, f in tasks.items())
+
+
+@pytest.mark.parametrize("task, name", [
+    ("task-1", "collect_activations"),
+    ("task-2", "location_statistics"),
+    ("task-3", "mahalanobis_map"),
+    ("task-4", "student_teacher_score"),
+    ("task-5", "three_sigma_threshold"),
+])
+def test_exercise_5_reference_passes(ref5, capsys, task, name):
+    checks.TASKS[EX5][task](ref5[name])
+    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+
+
+def test_exercise_5_student_errors_propagate_unchanged():
+    def stub(*args):
+        raise NotImplementedError()
+
+    for check in checks.TASKS[EX5].values():
+        with pytest.raises(NotImplementedError):
+            check(stub)
+    fails(checks.check_mahalanobis_map, "mahalanobis_map", match=["Task 3", "expected a function"])
+
+
+def test_ex5_import_of_checks_needs_no_torch():
+    """torch is imported inside the check of task 1 only."""
+    import subprocess
+    import sys
+
+    code = "import sys, adcourse.checks; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ---- exercise 5, task 1 -------------------------------------------------------------
+
+
+def _hook(remove="finally", grad=False, give="output", returns="numpy", layer_shift=0, train=None):
+    import torch
+
+    def collect_activations(model, layer_name, x):
+        names = [n for n, _ in model.named_modules()]
+        modules = dict(model.named_modules())
+        layer = modules[names[names.index(layer_name) + layer_shift]]
+        captured = []
+
+        def hook(module, inputs, output):
+            captured.append(inputs[0].detach() if give == "input" else output.detach())
+
+        if train == "before":
+            model.train()
+        handle = layer.register_forward_hook(hook)
+        if remove == "finally":
+            try:
+                with torch.set_grad_enabled(grad):
+                    final = model(x)
+            finally:
+                handle.remove()
+        else:
+            with torch.set_grad_enabled(grad):
+                final = model(x)
+            if remove == "after":
+                handle.remove()
+        if train == "after":
+            model.train()
+        out = final.detach() if give == "final" else captured[0]
+        return {"numpy": out.numpy, "tensor": lambda: out, "list": out.tolist}[returns]()
+    return collect_activations
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(remove="never"), r"left a hook registered on 'block'.*handle\.remove\(\)"),
+    (dict(remove="after"), r"when the forward pass fails, collect_activations leaves its hook on "
+                           r"'block'.*finally:"),
+    (dict(returns="tensor"), r"returned a torch tensor \(shape \(2, 6, 6, 5\)\).*\.numpy\(\)"),
+    (dict(returns="list"), r"must return a NumPy array, received list"),
+    (dict(give="input"), r"expected shape \(2, 6, 6, 5\).*received \(2, 4, 6, 5\).*INPUT of 'block'"),
+    (dict(give="final"), r"expected shape \(2, 6, 6, 5\).*received \(2, 2\).*output of the whole model"),
+    (dict(layer_shift=1), r"wrong activation.*that is the output of 'block\.0', not of 'block'"),
+    (dict(train="before"), r"wrong activation.*ran in training mode"),
+    (dict(train="after"), r"left the model in training mode"),
+    (dict(grad=True), r"ran the model with gradients enabled.*torch\.no_grad\(\)"),
+])
+def test_ex5_task1_mistakes(kwargs, pattern):
+    fails(checks.check_collect_activations, _hook(**kwargs),
+          match=["Task 1 \\(collect_activations\\)", "layer_name='block'", pattern])
+
+
+def test_ex5_task1_early_stop_and_inference_mode_pass(capsys):
+    """A hook that stops the forward pass early (as FeatureExtractor does) is fine."""
+    import torch
+
+    class Stop(Exception):
+        pass
+
+    def collect_activations(model, layer_name, x):
+        out = {}
+
+        def hook(module, inputs, output):
+            out["a"] = output.detach().clone()
+            raise Stop
+
+        handle = dict(model.named_modules())[layer_name].register_forward_hook(hook)
+        try:
+            with torch.inference_mode():
+                model(x)
+        except Stop:
+            pass
+        finally:
+            handle.remove()
+        return out["a"].numpy()
+
+    checks.check_collect_activations(collect_activations)
+    assert "✓ Task 1 passed" in capsys.readouterr().out
+    msg = fails(checks.check_collect_activations, _hook(remove="never"), match=r"left a hook")
+    assert "on a small test network: stem = Conv2d(3, 4, stride 2)" in msg
+
+
+# ---- exercise 5, task 2 -------------------------------------------------------------
+
+
+def _stats(ddof=1, eps_mode="diag", centre=True, move="moveaxis", pooled=False, layout="hwc",
+           single=False):
+    def location_statistics(emb, eps):
+        n, C, h, w = emb.shape
+        x = np.moveaxis(emb, 1, -1) if move == "moveaxis" else emb.reshape(n, h, w, C)
+        mean = x.mean(axis=0)
+        if pooled:
+            mean = np.broadcast_to(x.reshape(-1, C).mean(axis=0), mean.shape)
+        d = x - mean if centre else x
+        S = np.einsum("nhwc,nhwd->hwcd", d, d)
+        cov = {"diag": S / (n - ddof) + eps * np.eye(C), "none": S / (n - ddof),
+               "all": S / (n - ddof) + eps, "before": (S + eps * np.eye(C)) / (n - ddof)}[eps_mode]
+        if single:
+            return cov
+        if layout == "chw":
+            return np.moveaxis(mean, -1, 0), cov
+        if layout == "images":
+            return mean, np.einsum("nhwc,mhwc->hwnm", d, d)
+        return mean, cov
+    return location_statistics
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(ddof=0), r"wrong cov.*you divided by n = 9; the unbiased covariance divides .* n - 1 = 8"),
+    (dict(eps_mode="none"), r"wrong cov.*eps is missing: add eps on the DIAGONAL"),
+    (dict(eps_mode="none", ddof=0), r"divided by n = 9 and forgot eps"),
+    (dict(eps_mode="all"), r"added eps to every entry"),
+    (dict(eps_mode="before"), r"eps was added before dividing by n - 1"),
+    (dict(centre=False), r"wrong cov.*you did not subtract the mean"),
+    (dict(move="reshape"), r"wrong mean.*moved the channel axis with reshape.*transpose\(0, 2, 3, 1\)"),
+    (dict(pooled=True), r"wrong mean.*one mean for all the locations"),
+    (dict(layout="chw"), r"wrong shape of mean.*expected shape \(4, 5, 3\), received \(3, 4, 5\).*"
+                         r"channels LAST"),
+    (dict(layout="images"), r"wrong shape of cov.*received \(4, 5, 9, 9\).*covariance between IMAGES"),
+    (dict(single=True), r"must return 2 arrays, \(mean, cov\), received an array of shape"),
+])
+def test_ex5_task2_mistakes(kwargs, pattern):
+    fails(checks.check_location_statistics, _stats(**kwargs),
+          match=["Task 2 \\(location_statistics\\)", r"emb of shape \(9, 3, 4, 5\)", "eps=0.1", pattern])
+
+
+def test_ex5_task2_one_covariance_for_all_locations():
+    def location_statistics(emb, eps):
+        n, C, h, w = emb.shape
+        x = np.moveaxis(emb, 1, -1)
+        cov = np.cov(x.reshape(-1, C), rowvar=False) + eps * np.eye(C)
+        return x.mean(axis=0), np.broadcast_to(cov, (h, w, C, C))
+
+    fails(checks.check_location_statistics, location_statistics,
+          match=r"wrong cov.*one covariance for all the locations")
+
+
+def test_ex5_task2_reference_agrees_with_per_location_gaussian(ref5):
+    """The statistics are PaDiM's: PerLocationGaussian on a fake extractor gives the same."""
+    from adcourse.checks import cnn_features as ex5
+    from adcourse.padim import PerLocationGaussian
+
+    emb, eps = next(ex5._stats_cases())
+    n, C, h, w = emb.shape
+
+    class Fixed:  # image k (all its pixels = k / n) -> embedding k
+        def embed(self, images):
+            return emb[np.rint(np.asarray(images)[:, 0, 0] * n).astype(int)]
+
+    images = np.broadcast_to(np.arange(n, dtype=float)[:, None, None] / n, (n, 6, 6)).copy()
+    det = PerLocationGaussian(Fixed(), eps=eps, sigma=0).fit(images)
+    mean, cov = ref5["location_statistics"](emb, eps)
+    np.testing.assert_allclose(mean, det.mean_.reshape(h, w, C), rtol=1e-10)
+    np.testing.assert_allclose(cov, det.cov_.reshape(h, w, C, C), rtol=1e-10, atol=1e-12)
+    d = ref5["mahalanobis_map"](emb, mean, cov)
+    np.testing.assert_allclose(d, det.mahalanobis(images), rtol=1e-8)
+
+
+# ---- exercise 5, task 3 -------------------------------------------------------------
+
+
+def _maha5(power=0.5, matrix="inv", centre=True, move="moveaxis", layout="nhw"):
+    def mahalanobis_map(emb, mean, cov):
+        n, C, h, w = emb.shape
+        x = np.moveaxis(emb, 1, -1) if move == "moveaxis" else emb.reshape(n, h, w, C)
+        d = x - mean if centre else x
+        idx = np.arange(C)
+        M = {"inv": np.linalg.inv(cov), "cov": cov, "eye": np.broadcast_to(np.eye(C), cov.shape),
+             "diag": np.where(np.eye(C, dtype=bool), 1.0 / cov[:, :, idx, idx][..., None], 0.0)}[matrix]
+        q = np.einsum("nhwc,hwcd,nhwd->nhw", d, M, d) ** power
+        return np.moveaxis(q, 0, -1) if layout == "hwn" else q
+    return mahalanobis_map
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(power=1.0), r"SQUARED distance"),
+    (dict(matrix="cov"), r"multiplied by Sigma instead of its inverse"),
+    (dict(matrix="eye"), r"that is the Euclidean distance"),
+    (dict(matrix="diag"), r"only the variances \(the diagonal of Sigma\)"),
+    (dict(centre=False), r"did not subtract the mean of the location"),
+    (dict(move="reshape"), r"moved the channel axis with reshape"),
+    (dict(layout="hwn"), r"wrong shape of the map.*expected shape \(3, 4, 5\), received \(4, 5, 3\)"),
+])
+def test_ex5_task3_mistakes(kwargs, pattern):
+    fails(checks.check_mahalanobis_map, _maha5(**kwargs),
+          match=["Task 3 \\(mahalanobis_map\\)", r"emb of shape \(3, 3, 4, 5\)", pattern])
+
+
+def test_ex5_task3_diag_variant_is_the_diagonal_inverse():
+    """The helper's 'diag' is 1/variances on the diagonal (sanity of the test itself)."""
+    cov = np.array([[[[2.0, 0.5], [0.5, 4.0]]]])
+    emb = np.array([[[[1.0]], [[2.0]]]])
+    got = _maha5(matrix="diag")(emb, np.zeros((1, 1, 2)), cov)
+    np.testing.assert_allclose(got, np.sqrt(1 / 2 + 4 / 4))
+
+
+# ---- exercise 5, task 4 -------------------------------------------------------------
+
+
+def _st(v_mode="var", stats="val", terms="both", e_mode="mean", ddof=0, v_sqrt=False, channels="sum",
+        normalise="full"):
+    def student_teacher_score(sp, y, vsp, vy):
+        agg = np.sum if channels == "sum" else np.mean
+
+        def terms_of(p, t):
+            mu = p.mean(axis=0)
+            e = {"mean": agg((mu - t) ** 2, axis=1), "each": np.mean(agg((p - t) ** 2, axis=2), axis=0),
+                 "norm": np.sqrt(agg((mu - t) ** 2, axis=1))}[e_mode]
+            second = np.mean(agg(p ** 2, axis=2), axis=0)
+            v = {"var": second - agg(mu ** 2, axis=1), "second": second,
+                 "deviations": np.mean(agg((p - mu) ** 2, axis=2), axis=0),
+                 "unbiased": np.sum(agg((p - mu) ** 2, axis=2), axis=0) / (len(p) - 1)}[v_mode]
+            return e, (np.sqrt(np.maximum(v, 0)) if v_sqrt else v)
+
+        e, v = terms_of(sp, y)
+        ev, vv = terms_of(vsp, vy) if stats == "val" else (e, v)
+        axis = 0 if normalise == "per-location" else None
+        if normalise == "none":
+            se, sv = e, v
+        elif normalise == "centre":
+            se, sv = e - ev.mean(), v - vv.mean()
+        else:
+            se = (e - ev.mean(axis=axis)) / ev.std(ddof=ddof, axis=axis)
+            sv = (v - vv.mean(axis=axis)) / vv.std(ddof=ddof, axis=axis)
+        return {"both": se + sv, "e": se, "v": sv}[terms]
+    return student_teacher_score
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(v_mode="second"), r"must subtract \|\|mu\|\|\^2"),
+    (dict(stats="test"), r"statistics of the TEST maps.*VALIDATION set"),
+    (dict(terms="e"), r"missing the uncertainty term"),
+    (dict(terms="v"), r"missing the regression-error term"),
+    (dict(e_mode="each"), r"error is that of the ensemble MEAN"),
+    (dict(e_mode="norm"), r"regression error is the SQUARED norm"),
+    (dict(v_sqrt=True), r"the variance of the ensemble .*not its square root"),
+    (dict(normalise="none"), r"the terms were not standardised"),
+    (dict(normalise="centre"), r"divide by the standard deviations too"),
+    (dict(normalise="per-location"), r"over ALL the locations of ALL the validation images"),
+])
+def test_ex5_task4_mistakes(kwargs, pattern):
+    fails(checks.check_student_teacher_score, _st(**kwargs),
+          match=["Task 4 \\(student_teacher_score\\)", "wrong scores",
+                 r"student_preds of shape \(3, 2, 4, 5, 6\) \(M=3 students", pattern])
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(ddof=1), dict(channels="mean"), dict(v_mode="deviations"), dict(v_mode="unbiased"),
+    dict(ddof=1, channels="mean", v_mode="unbiased"),
+])
+def test_ex5_task4_equivalent_answers_pass(capsys, kwargs):
+    checks.check_student_teacher_score(_st(**kwargs))
+    assert "✓ Task 4 passed" in capsys.readouterr().out
+
+
+def test_ex5_task4_shape():
+    fails(checks.check_student_teacher_score, lambda sp, y, vsp, vy: np.zeros(sp.shape[1:]),
+          match=r"must have shape \(2, 5, 6\), received shape \(2, 4, 5, 6\)")
+
+
+# ---- exercise 5, task 5 -------------------------------------------------------------
+
+
+def _sigma(reduce="max", ddof=1, k_mode="k", sign=1):
+    def three_sigma_threshold(val_maps, k=3.0):
+        s = {"max": val_maps.max(axis=(1, 2)), "mean": val_maps.mean(axis=(1, 2)),
+             "pixels": val_maps.ravel()}[reduce]
+        kk = {"k": k, "three": 3.0, "one": 1.0}[k_mode]
+        return s.mean() + sign * kk * s.std(ddof=ddof)
+    return three_sigma_threshold
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(ddof=0), r"plain standard deviation \(ddof=0\); with n = 8"),
+    (dict(reduce="pixels"), r"on all the PIXELS of the maps; the image score is the MAXIMUM"),
+    (dict(reduce="pixels", ddof=0), r"on all the PIXELS of the maps, with ddof=0"),
+    (dict(reduce="mean"), r"MAXIMUM of its map, not its mean"),
+    (dict(k_mode="three"), r"you ignored k = 2 \(and used 3\)"),
+    (dict(k_mode="one"), r"forgot the factor k"),
+    (dict(sign=-1), r"mean PLUS k standard deviations"),
+])
+def test_ex5_task5_mistakes(kwargs, pattern):
+    # the first case has k = 3: "ignored k" shows on the second one (k = 2)
+    fails(checks.check_three_sigma_threshold, _sigma(**kwargs),
+          match=["Task 5 \\(three_sigma_threshold\\)", "wrong threshold", r"val_maps of shape", pattern])
+
+
+def test_ex5_task5_threshold_objects_and_arrays_pass(capsys):
+    from adcourse.decision import Threshold
+
+    checks.check_three_sigma_threshold(lambda m, k: Threshold.three_sigma(m.max(axis=(1, 2)), k))
+    checks.check_three_sigma_threshold(lambda m, k: np.array([_sigma()(m, k)]))
+    assert capsys.readouterr().out.count("✓ Task 5 passed") == 2
+    fails(checks.check_three_sigma_threshold, lambda m, k: "gamma", match=r"must be a number")

@@ -9,7 +9,8 @@ One module per exercise, named after its chapter, and a base shared by all:
 * :mod:`adcourse.checks.performance_measures` -- exercise 1 (chapter 1);
 * :mod:`adcourse.checks.random_vectors` -- exercise 2 (chapter 2);
 * :mod:`adcourse.checks.image_patches` -- exercise 3 (chapter 3);
-* :mod:`adcourse.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4).
+* :mod:`adcourse.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4);
+* :mod:`adcourse.checks.cnn_features` -- exercise 5 (chapter 5).
 
 Each check runs the student's function on fresh data (made by the check, with
 fixed seeds, never the notebook's data) and compares it with the reference
@@ -27,8 +28,21 @@ task id; the grader and the tests use it.
 
 from __future__ import annotations
 
-from . import image_patches, performance_measures, random_vectors, subspaces_sparse_coding
+from . import (
+    cnn_features,
+    image_patches,
+    performance_measures,
+    random_vectors,
+    subspaces_sparse_coding,
+)
 from ._base import CheckFailed
+from .cnn_features import (
+    check_collect_activations,
+    check_location_statistics,
+    check_mahalanobis_map,
+    check_student_teacher_score,
+    check_three_sigma_threshold,
+)
 from .image_patches import (
     check_average_map,
     check_extract_all_patches,
@@ -82,6 +96,12 @@ __all__ = [
     "check_admm_step",
     "check_sparse_features",
     "check_density_threshold",
+    # exercise 5: CNN features
+    "check_collect_activations",
+    "check_location_statistics",
+    "check_mahalanobis_map",
+    "check_student_teacher_score",
+    "check_three_sigma_threshold",
     "TASKS",
 ]
 
@@ -91,4 +111,5 @@ TASKS = {
     "02-random-vectors": random_vectors.TASKS,
     "03-image-patches": image_patches.TASKS,
     "04-subspaces-sparse-coding": subspaces_sparse_coding.TASKS,
+    "05-cnn-features": cnn_features.TASKS,
 }
