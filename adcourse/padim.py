@@ -78,10 +78,16 @@ class PerLocationGaussian(BaseImageDetector):
     extractor : object with ``embed(images) -> ndarray (n, C, h, w)``
         Frozen feature extractor, e.g. ``adcourse.backbones.FeatureExtractor``.
         It must give the same ``(C, h, w)`` for every image of the same size.
-    eps : float, default 0.01
-        Regulariser added to the diagonal of every covariance (``>= 0``); keeps
-        the covariances invertible when ``C`` is large compared with the number
-        of training images.
+    eps : "auto" or float, default "auto"
+        Regulariser added to the diagonal of every covariance; keeps the
+        covariances invertible when ``C`` is large compared with the number of
+        training images. A number (``>= 0``) is used as it is. ``"auto"`` sets
+        it relative to the scale of the features: 1 % of the median, over
+        locations and channels, of the per-channel variances,
+        :math:`\\varepsilon = 0.01\\,\\mathrm{median}_{ij,c}\\,(\\Sigma_{ij})_{cc}`
+        — PaDiM's ``0.01`` for features of unit variance, and it leaves the
+        Mahalanobis distance unchanged if all features are multiplied by a
+        constant. The value used is ``eps_``.
     sigma : float, default 4.0
         Standard deviation (input pixels) of the Gaussian smoothing of the
         upsampled distance map; 0 disables it.
@@ -98,6 +104,8 @@ class PerLocationGaussian(BaseImageDetector):
         Number of training images accumulated so far.
     feature_shape_ : tuple (C, h, w)
         Shape of one image's embedding.
+    eps_ : float
+        The diagonal regulariser actually used (see ``eps``).
     chol_inv_ : ndarray (h*w, C, C)
         Inverse of the Cholesky factor ``L`` of each regularised covariance
         (lower triangular); ``cov_inv_ = chol_inv_^T chol_inv_``.
@@ -123,7 +131,7 @@ class PerLocationGaussian(BaseImageDetector):
     ((144, 16), (1, 48, 48))
     """
 
-    def __init__(self, extractor, eps=0.01, sigma=4.0, batch_size=8):
+    def __init__(self, extractor, eps="auto", sigma=4.0, batch_size=8):
         self.extractor = extractor
         self.eps = eps
         self.sigma = sigma
@@ -135,15 +143,18 @@ class PerLocationGaussian(BaseImageDetector):
             raise TypeError(
                 f"extractor must have an embed(images) method, got {type(self.extractor).__name__}"
             )
-        if not isinstance(self.eps, numbers.Real) or not self.eps >= 0:
-            raise ValueError(f"eps must be a number >= 0, got {self.eps!r}")
+        if not (isinstance(self.eps, str) and self.eps == "auto") and (
+            isinstance(self.eps, (str, bool)) or not isinstance(self.eps, numbers.Real)
+            or not self.eps >= 0
+        ):
+            raise ValueError(f"eps must be 'auto' or a number >= 0, got {self.eps!r}")
         if not isinstance(self.sigma, numbers.Real) or not self.sigma >= 0:
             raise ValueError(f"sigma must be a number >= 0, got {self.sigma!r}")
         if not isinstance(self.batch_size, numbers.Integral) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
     def _reset(self):
-        for name in ("mean_", "scatter_", "n_train_", "feature_shape_", "chol_inv_"):
+        for name in ("mean_", "scatter_", "n_train_", "feature_shape_", "chol_inv_", "eps_"):
             self.__dict__.pop(name, None)
 
     def _fit(self, images):
@@ -214,12 +225,17 @@ class PerLocationGaussian(BaseImageDetector):
         self.__dict__.pop("chol_inv_", None)
         if self.n_train_ < 2:
             return  # not usable yet: anomaly_map says so
+        if self.eps == "auto":
+            variances = np.diagonal(self.scatter_, axis1=1, axis2=2) / (self.n_train_ - 1)
+            self.eps_ = 0.01 * float(np.median(variances))
+        else:
+            self.eps_ = float(self.eps)
         cov = self.cov_
         try:
             chol = np.linalg.cholesky(cov)  # (L, C, C), batched
         except np.linalg.LinAlgError as err:
             raise ValueError(
-                f"a per-location covariance is not positive definite with eps={self.eps}; "
+                f"a per-location covariance is not positive definite with eps={self.eps_:.3g}; "
                 "use a larger eps (e.g. 0.01) or more training images"
             ) from err
         eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
@@ -228,11 +244,11 @@ class PerLocationGaussian(BaseImageDetector):
     # ------------------------------------------------------------- statistics
     @property
     def cov_(self):
-        """Regularised covariance per location, (h*w, C, C): scatter/(n-1) + eps I."""
+        """Regularised covariance per location, (h*w, C, C): scatter/(n-1) + eps_ I."""
         scatter = self.scatter_
         cov = scatter / (self.n_train_ - 1)
         idx = np.arange(cov.shape[-1])
-        cov[:, idx, idx] += self.eps
+        cov[:, idx, idx] += self.eps_
         return cov
 
     @property

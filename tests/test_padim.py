@@ -158,3 +158,31 @@ def test_singular_covariance_without_eps_is_a_clear_error():
         PerLocationGaussian(FakeExtractor(), eps=0.0).fit(flat)
     det = PerLocationGaussian(FakeExtractor(), eps=0.01).fit(flat)
     assert np.all(det.anomaly_map(flat) == 0)
+
+
+def test_auto_eps_is_relative_to_feature_scale():
+    train = np.random.default_rng(0).random((12, 16, 16))
+    test = np.random.default_rng(1).random((3, 16, 16))
+    det = PerLocationGaussian(FakeExtractor(), sigma=0.0).fit(train)
+    assert det.eps == "auto"
+    variances = np.diagonal(det.scatter_, axis1=1, axis2=2) / (det.n_train_ - 1)
+    assert det.eps_ == pytest.approx(0.01 * np.median(variances))
+    idx = np.arange(det.cov_.shape[-1])
+    np.testing.assert_allclose(det.cov_[:, idx, idx], variances + det.eps_)
+
+    class Scaled(FakeExtractor):
+        def embed(self, images):
+            return 10.0 * super().embed(images)
+
+    scaled = PerLocationGaussian(Scaled(), sigma=0.0).fit(train)
+    assert scaled.eps_ == pytest.approx(100 * det.eps_)
+    # the Mahalanobis distance does not see a global change of feature scale
+    np.testing.assert_allclose(scaled.mahalanobis(test), det.mahalanobis(test), rtol=1e-8)
+    # an absolute eps does
+    fixed = PerLocationGaussian(FakeExtractor(), eps=0.01, sigma=0.0).fit(train)
+    fixed_scaled = PerLocationGaussian(Scaled(), eps=0.01, sigma=0.0).fit(train)
+    assert fixed.eps_ == 0.01
+    assert not np.allclose(fixed_scaled.mahalanobis(test), fixed.mahalanobis(test), rtol=1e-3)
+    for bad in ("big", True, -1.0):
+        with pytest.raises(ValueError, match="eps must be 'auto' or a number"):
+            PerLocationGaussian(FakeExtractor(), eps=bad).fit(train)
