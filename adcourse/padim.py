@@ -201,27 +201,38 @@ class PerLocationGaussian(BaseImageDetector):
         return emb.reshape(n, c, h * w).transpose(0, 2, 1)  # (n, h*w, C)
 
     def _accumulate(self, images):
-        """Merge ``images`` into (n_train_, mean_, scatter_), batch by batch (Chan et al.)."""
+        """Merge ``images`` into (n_train_, mean_, scatter_), batch by batch.
+
+        For a batch ``X_b`` of ``n_b`` embeddings at every location, with the
+        running mean ``mu_a`` before and ``mu`` after the merge, Chan's update
+        ``M += M_b + delta delta^T n_a n_b / n`` equals the single product
+        ``M += (X_b - mu_a)^T (X_b - mu)`` (the cross terms vanish because the
+        batch deviations from ``mu_b`` sum to zero). That product runs in place
+        on the whole stack of locations (torch's batched ``baddbmm_``), so no
+        ``(h*w, C, C)`` temporary is created per batch.
+        """
+        import torch
+
         for start in range(0, len(images), self.batch_size):
-            x = self._embed(images[start : start + self.batch_size])  # (b, L, C)
+            x = torch.from_numpy(self._embed(images[start : start + self.batch_size]))  # (b, L, C)
             if not hasattr(self, "n_train_"):
                 hw, c = x.shape[1], x.shape[2]
                 self.n_train_ = 0
                 self.mean_ = np.zeros((hw, c))
                 self.scatter_ = np.zeros((hw, c, c))
+            mean = torch.from_numpy(self.mean_)  # shares memory: updated in place
             nb = x.shape[0]
-            mu_b = x.mean(axis=0)  # (L, C)
-            xc = (x - mu_b).transpose(1, 2, 0)  # (L, C, b)
-            m_b = xc @ xc.transpose(0, 2, 1)  # (L, C, C), batched over locations
-            na = self.n_train_
-            n = na + nb
-            delta = mu_b - self.mean_
-            self.mean_ += delta * (nb / n)
-            self.scatter_ += m_b + (na * nb / n) * (delta[:, :, None] * delta[:, None, :])
+            n = self.n_train_ + nb
+            before = (x - mean).permute(1, 2, 0)  # (L, C, b), centred on the old mean
+            mean += (x.sum(dim=0) - nb * mean) / n
+            after = (x - mean).permute(1, 0, 2)  # (L, b, C), centred on the new mean
+            torch.from_numpy(self.scatter_).baddbmm_(before, after)
             self.n_train_ = n
 
     def _finalise(self):
         """Regularised covariances -> batched Cholesky factors and their inverses."""
+        import torch
+
         self.__dict__.pop("chol_inv_", None)
         if self.n_train_ < 2:
             return  # not usable yet: anomaly_map says so
@@ -230,23 +241,24 @@ class PerLocationGaussian(BaseImageDetector):
             self.eps_ = 0.01 * float(np.median(variances))
         else:
             self.eps_ = float(self.eps)
-        cov = self.cov_
-        try:
-            chol = np.linalg.cholesky(cov)  # (L, C, C), batched
-        except np.linalg.LinAlgError as err:
+        cov = torch.from_numpy(self.cov_)
+        chol, info = torch.linalg.cholesky_ex(cov)  # (L, C, C), batched over locations
+        if int(info.max()) > 0:
             raise ValueError(
                 f"a per-location covariance is not positive definite with eps={self.eps_:.3g}; "
                 "use a larger eps (e.g. 0.01) or more training images"
-            ) from err
-        eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
-        self.chol_inv_ = np.linalg.solve(chol, eye)  # L^{-1}, batched over locations
+            )
+        eye = torch.eye(cov.shape[-1], dtype=cov.dtype).expand_as(cov)
+        # L^{-1} by batched triangular solves
+        self.chol_inv_ = torch.linalg.solve_triangular(chol, eye, upper=False).numpy()
 
     # ------------------------------------------------------------- statistics
     @property
     def cov_(self):
         """Regularised covariance per location, (h*w, C, C): scatter/(n-1) + eps_ I."""
         scatter = self.scatter_
-        cov = scatter / (self.n_train_ - 1)
+        # the in-place update is symmetric only up to rounding: average with the transpose
+        cov = (scatter + scatter.transpose(0, 2, 1)) / (2 * (self.n_train_ - 1))
         idx = np.arange(cov.shape[-1])
         cov[:, idx, idx] += self.eps_
         return cov

@@ -206,7 +206,8 @@ class StudentTeacher(BaseImageDetector):
     ----------
     teacher : None or object with ``embed(images) -> (n, C, h, w)``
         The frozen teacher. ``None``: ``FeatureExtractor("course",
-        layers=("layer1",))`` (32 channels at stride 4), built at ``fit``. It
+        layers=("layer1", "layer2"))`` (32 + 64 channels at stride 4), built at
+        ``fit``. It
         is only called, never trained; its map must be the image size divided
         by a power of 2 (rounding up).
     n_students : int, default 3
@@ -257,10 +258,10 @@ class StudentTeacher(BaseImageDetector):
     >>> from adcourse.data import make_nanofibers
     >>> train = make_nanofibers(n_images=4, size=32, anomaly_rate=0.0, random_state=0).images
     >>> det = StudentTeacher(n_students=2, n_epochs=1, progress=False, device="cpu").fit(train)
-    >>> det.feature_shape_                            # 32 teacher channels on an 8 x 8 grid
-    (32, 8, 8)
+    >>> det.feature_shape_                        # 32 + 64 teacher channels on an 8 x 8 grid
+    (96, 8, 8)
     >>> det.predict_features(train[:1]).shape         # (M, n, C, h, w)
-    (2, 1, 32, 8, 8)
+    (2, 1, 96, 8, 8)
     >>> det.anomaly_map(train[:1]).shape
     (1, 32, 32)
     """
@@ -375,7 +376,7 @@ class StudentTeacher(BaseImageDetector):
         if self.teacher is None:
             from .backbones import FeatureExtractor
 
-            self.teacher_ = FeatureExtractor("course", layers=("layer1",), device=self.device)
+            self.teacher_ = FeatureExtractor("course", layers=("layer1", "layer2"), device=self.device)
         else:
             self.teacher_ = self.teacher
         for name in ("feature_shape_", "teacher_mean_", "teacher_std_"):

@@ -99,6 +99,10 @@ def main(argv=None):
 
     bench_images.main([])
     bench_sparse.main([])
+    print("== chapter 5: CNN features ==")
+    import bench_cnn
+
+    bench_cnn.main([])
 
     if not args.no_book:
         print("== chapters (execution, cold kernel) ==")

@@ -67,3 +67,23 @@ def test_mixing_vector_and_image_sets_is_an_error(datasets):
     test = make_nanofibers(n_images=2, size=48, random_state=2)
     with pytest.raises(ValueError, match="mix"):
         compare({"Gaussian": GaussianDetector}, {"blobs": datasets["blobs"], "img": (test.images, test)})
+
+
+def test_fitted_detectors_are_scored_without_refitting(datasets):
+    X_train = datasets["blobs"][0]
+    det = GaussianDetector().fit(X_train)
+    calls = []
+
+    class Counting(GaussianDetector):
+        def fit(self, X, y=None):
+            calls.append(1)
+            return super().fit(X, y)
+
+    table = compare({"g": Counting}, datasets, fitted={("g", "blobs"): (det, 12.5)})
+    assert len(calls) == 1  # fitted only on "ring"
+    rows = {r["dataset"]: r for r in table.rows}
+    assert rows["blobs"]["fit_s"] == 12.5
+    expected = metrics.roc_auc(det.anomaly_score(datasets["blobs"][1]), datasets["blobs"][2])
+    assert table.value("g", "blobs", "auroc") == expected
+    with pytest.raises(ValueError, match="not \\(method, data set\\) pairs"):
+        compare({"g": Counting}, datasets, fitted={("g", "nope"): (det, 1.0)})

@@ -200,8 +200,9 @@ def test_default_teacher_and_clone():
     train, _ = _textures(4, seed=0)
     det = StudentTeacher(**FAST)
     assert det.fit(train).teacher is None  # hyper-parameters untouched (sklearn style)
-    assert isinstance(det.teacher_, FeatureExtractor) and det.teacher_.layers == ("layer1",)
-    assert det.feature_shape_ == (32, 8, 8)
+    assert isinstance(det.teacher_, FeatureExtractor)
+    assert det.teacher_.layers == ("layer1", "layer2")
+    assert det.feature_shape_ == (32 + 64, 8, 8)
     assert clone(det).get_params() == det.get_params()
 
 
