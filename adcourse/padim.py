@@ -241,14 +241,20 @@ class PerLocationGaussian(BaseImageDetector):
             self.eps_ = 0.01 * float(np.median(variances))
         else:
             self.eps_ = float(self.eps)
-        cov = torch.from_numpy(self.cov_)
+        # regularised covariances, built in one buffer (the in-place update is symmetric only
+        # up to rounding: average the scatter with its transpose); freed once factorised
+        scatter = torch.from_numpy(self.scatter_)
+        cov = scatter + scatter.transpose(1, 2)
+        cov.mul_(0.5 / (self.n_train_ - 1))
+        cov.diagonal(dim1=1, dim2=2).add_(self.eps_)
         chol, info = torch.linalg.cholesky_ex(cov)  # (L, C, C), batched over locations
+        del cov
         if int(info.max()) > 0:
             raise ValueError(
                 f"a per-location covariance is not positive definite with eps={self.eps_:.3g}; "
                 "use a larger eps (e.g. 0.01) or more training images"
             )
-        eye = torch.eye(cov.shape[-1], dtype=cov.dtype).expand_as(cov)
+        eye = torch.eye(chol.shape[-1], dtype=chol.dtype).expand_as(chol)
         # L^{-1} by batched triangular solves
         self.chol_inv_ = torch.linalg.solve_triangular(chol, eye, upper=False).numpy()
 
