@@ -69,6 +69,23 @@ DETECTOR_NAMES = ("knn", "gaussian")
 # --------------------------------------------------------------------------- #
 # shared machinery: parameter checks, standardisation + PCA, detector
 # --------------------------------------------------------------------------- #
+def _build_extractor(extractor, layers, default_layers, method, signature):
+    """The user's extractor (checked for ``method``), or the course backbone on ``layers``."""
+    if extractor is None:
+        from .backbones import FeatureExtractor
+
+        layers = default_layers if layers is None else layers
+        return FeatureExtractor("course", layers=tuple(layers) if not isinstance(layers, str) else layers)
+    if layers is not None:
+        raise ValueError(
+            "layers is only used to build the default extractor; with your own extractor, "
+            "set layers on the extractor (e.g. FeatureExtractor(layers=...)) and leave layers=None"
+        )
+    if not hasattr(extractor, method):
+        raise TypeError(f"extractor must have an {signature} method, got {type(extractor).__name__}")
+    return extractor
+
+
 def _check_positive_int(value, name, minimum=1, allow_none=False):
     if allow_none and value is None:
         return None
@@ -307,22 +324,8 @@ class LatentImageDetector(_LatentSpace, BaseEstimator):
         self.batch_size = batch_size
 
     def _build_extractor(self):
-        if self.extractor is None:
-            from .backbones import FeatureExtractor
-
-            layers = self._DEFAULT_LAYERS if self.layers is None else self.layers
-            return FeatureExtractor("course", layers=tuple(layers) if not isinstance(layers, str) else layers)
-        if self.layers is not None:
-            raise ValueError(
-                "layers is only used to build the default extractor; with your own extractor, "
-                "set layers on the extractor (e.g. FeatureExtractor(layers=...)) and leave layers=None"
-            )
-        if not hasattr(self.extractor, "extract"):
-            raise TypeError(
-                "extractor must have an extract(images) -> {layer: (n, C, h, w)} method, "
-                f"got {type(self.extractor).__name__}"
-            )
-        return self.extractor
+        return _build_extractor(self.extractor, self.layers, self._DEFAULT_LAYERS, "extract",
+                                "extract(images) -> {layer: (n, C, h, w)}")
 
     def _pool(self, images):
         """Pooled latent vectors (n, D) of validated images, batch by batch."""
@@ -515,21 +518,8 @@ class LatentPatchDetector(_LatentSpace, BaseImageDetector):
         self.random_state = random_state
 
     def _build_extractor(self):
-        if self.extractor is None:
-            from .backbones import FeatureExtractor
-
-            layers = self._DEFAULT_LAYERS if self.layers is None else self.layers
-            return FeatureExtractor("course", layers=tuple(layers) if not isinstance(layers, str) else layers)
-        if self.layers is not None:
-            raise ValueError(
-                "layers is only used to build the default extractor; with your own extractor, "
-                "set layers on the extractor (e.g. FeatureExtractor(layers=...)) and leave layers=None"
-            )
-        if not hasattr(self.extractor, "embed"):
-            raise TypeError(
-                f"extractor must have an embed(images) -> (n, D, h, w) method, got {type(self.extractor).__name__}"
-            )
-        return self.extractor
+        return _build_extractor(self.extractor, self.layers, self._DEFAULT_LAYERS, "embed",
+                                "embed(images) -> (n, D, h, w)")
 
     def _check_params(self):
         self._check_space_params()

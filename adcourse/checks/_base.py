@@ -129,19 +129,31 @@ def _rng(seed):
     return np.random.default_rng(seed)
 
 
-def _mismatch(what, func, where, expected, got, variants, default_hint, tol=1e-6):
+def _mismatch(what, func, where, expected, got, variants, default_hint, tol=1e-6, lead=0,
+              name=None):
     """CheckFailed for a wrong array: input, expected, received, and the first matching hint.
 
     ``variants`` are ``(hint, value)`` pairs: the hint of the first value the answer
     matches (and the expected answer does not) is shown, else ``default_hint``.
+    For arrays of several axes, ``lead > 0`` shows only the sub-array ``name[i, ...]``
+    (over the first ``lead`` axes) that holds the first wrong value, and how many differ.
     """
     hint = next((h for h, v in variants
                  if v is not None and _allclose(got, v, tol) and not _allclose(v, expected, tol)),
                 None)
     if hint is None:
         hint = default_hint(got) if callable(default_hint) else default_hint
-    lines = [f"wrong {what} returned by {func}", where,
-             f"expected {_fmt(expected)}", f"received {_fmt(got)}"]
+    lines = [f"wrong {what} returned by {func}", where]
+    if lead:
+        bad = ~(np.abs(got - expected) <= tol * np.maximum(1.0, np.abs(expected)))
+        first = np.argwhere(bad)
+        idx = tuple(int(i) for i in first[0][:lead]) if len(first) else (0,) * lead
+        at = f"{name or what}[{', '.join(map(str, idx))}]"
+        lines += [f"{int(bad.sum())} of the {bad.size} values differ; the first at {at}:",
+                  f"expected {at} = {_fmt(expected[idx], 40)}",
+                  f"received {at} = {_fmt(got[idx], 40)}"]
+    else:
+        lines += [f"expected {_fmt(expected)}", f"received {_fmt(got)}"]
     if hint:
         lines.append("hint: " + hint)
     return CheckFailed("\n".join(lines))

@@ -40,6 +40,7 @@ from ._base import (
     _call,
     _close,
     _fmt,
+    _mismatch,
     _rng,
     _task,
 )
@@ -52,25 +53,6 @@ __all__ = [
     "check_three_sigma_threshold",
     "TASKS",
 ]
-
-
-def _mismatch(what, func, where, expected, got, variants, default_hint, tol, lead, name):
-    """CheckFailed for a wrong array of several axes: the hint of the first matching typical
-    mistake (as :func:`adcourse.checks._base._mismatch`), but only the sub-array ``[i, ...]``
-    over the first ``lead`` axes where the first difference is, expected and received."""
-    hint = next((h for h, v in variants
-                 if v is not None and _allclose(got, v, tol) and not _allclose(v, expected, tol)),
-                default_hint)
-    bad = ~(np.abs(got - expected) <= tol * np.maximum(1.0, np.abs(expected)))
-    first = np.argwhere(bad)
-    idx = tuple(int(i) for i in first[0][:lead]) if len(first) else (0,) * lead
-    at = f"{name}[{', '.join(map(str, idx))}]"
-    return CheckFailed("\n".join([
-        f"wrong {what} returned by {func}", where,
-        f"{int(bad.sum())} of the {bad.size} values differ; the first at {at}:",
-        f"expected {at} = {_fmt(expected[idx], 40)}",
-        f"received {at} = {_fmt(got[idx], 40)}",
-        "hint: " + hint]))
 
 
 # --------------------------------------------------------------------------------------
