@@ -108,7 +108,8 @@ class PerLocationGaussian(BaseImageDetector):
         The diagonal regulariser actually used (see ``eps``).
     chol_inv_ : ndarray (h*w, C, C)
         Inverse of the Cholesky factor ``L`` of each regularised covariance
-        (lower triangular); ``cov_inv_ = chol_inv_^T chol_inv_``.
+        (lower triangular); ``cov_inv_ = chol_inv_^T chol_inv_``. Computed by
+        ``fit``, and after ``partial_fit`` at first use.
     cov_, cov_inv_ : ndarray (h*w, C, C)
         Regularised covariances and their inverses (computed on access).
     image_shape_ : tuple
@@ -154,7 +155,7 @@ class PerLocationGaussian(BaseImageDetector):
             raise ValueError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
     def _reset(self):
-        for name in ("mean_", "scatter_", "n_train_", "feature_shape_", "chol_inv_", "eps_"):
+        for name in ("mean_", "scatter_", "n_train_", "feature_shape_", "_chol_inv", "eps_"):
             self.__dict__.pop(name, None)
 
     def _fit(self, images):
@@ -164,11 +165,14 @@ class PerLocationGaussian(BaseImageDetector):
         self._finalise()
 
     def partial_fit(self, images, y=None):
-        """Add normal ``images`` to the statistics, then refresh the model.
+        """Add normal ``images`` to the statistics.
 
         The first call starts the model (like :meth:`fit`); later calls merge
         new images into the running mean and scatter, so ``partial_fit(a)``
         then ``partial_fit(b)`` equals ``fit(concatenate([a, b]))`` to rounding.
+        The Cholesky factors are refreshed lazily, at the first scoring (or
+        access to ``chol_inv_``) after the last call, so streaming a training
+        set chunk by chunk costs one factorisation, not one per chunk.
         ``y`` is ignored.
         """
         self._check_params()
@@ -179,7 +183,8 @@ class PerLocationGaussian(BaseImageDetector):
         else:
             self._check_same_shape(images)
         self._accumulate(images)
-        self._finalise()
+        self._set_eps()
+        self._chol_inv = None  # stale: recomputed when needed
         return self
 
     def _embed(self, images):
@@ -233,14 +238,10 @@ class PerLocationGaussian(BaseImageDetector):
         """Regularised covariances -> batched Cholesky factors and their inverses."""
         import torch
 
-        self.__dict__.pop("chol_inv_", None)
+        self._set_eps()
+        self._chol_inv = None
         if self.n_train_ < 2:
             return  # not usable yet: anomaly_map says so
-        if self.eps == "auto":
-            variances = np.diagonal(self.scatter_, axis1=1, axis2=2) / (self.n_train_ - 1)
-            self.eps_ = 0.01 * float(np.median(variances))
-        else:
-            self.eps_ = float(self.eps)
         # regularised covariances, built in one buffer (the in-place update is symmetric only
         # up to rounding: average the scatter with its transpose); freed once factorised
         scatter = torch.from_numpy(self.scatter_)
@@ -256,7 +257,28 @@ class PerLocationGaussian(BaseImageDetector):
             )
         eye = torch.eye(chol.shape[-1], dtype=chol.dtype).expand_as(chol)
         # L^{-1} by batched triangular solves
-        self.chol_inv_ = torch.linalg.solve_triangular(chol, eye, upper=False).numpy()
+        self._chol_inv = torch.linalg.solve_triangular(chol, eye, upper=False).numpy()
+
+    def _set_eps(self):
+        if self.n_train_ < 2:
+            return
+        if self.eps == "auto":
+            variances = np.diagonal(self.scatter_, axis1=1, axis2=2) / (self.n_train_ - 1)
+            self.eps_ = 0.01 * float(np.median(variances))
+        else:
+            self.eps_ = float(self.eps)
+
+    @property
+    def chol_inv_(self):
+        """Inverse Cholesky factor of every regularised covariance, (h*w, C, C)."""
+        if getattr(self, "n_train_", 0) < 2:
+            raise NotFittedError(
+                f"{type(self).__name__} needs at least 2 training images, "
+                f"got {getattr(self, 'n_train_', 0)}; call fit or partial_fit"
+            )
+        if self.__dict__.get("_chol_inv") is None:
+            self._finalise()
+        return self._chol_inv
 
     # ------------------------------------------------------------- statistics
     @property
@@ -285,11 +307,7 @@ class PerLocationGaussian(BaseImageDetector):
 
     def mahalanobis(self, images):
         """Mahalanobis distance map on the feature grid, shape (n, h, w)."""
-        if not hasattr(self, "chol_inv_"):
-            raise NotFittedError(
-                f"{type(self).__name__} needs at least 2 training images, "
-                f"got {getattr(self, 'n_train_', 0)}; call fit or partial_fit"
-            )
+        chol_inv = self.chol_inv_  # NotFittedError before 2 training images
         images = check_images(images, "images")
         self._check_same_shape(images)
         c, h, w = self.feature_shape_
@@ -297,7 +315,7 @@ class PerLocationGaussian(BaseImageDetector):
         for start in range(0, len(images), self.batch_size):
             x = self._embed(images[start : start + self.batch_size])  # (b, L, C)
             diff = (x - self.mean_).transpose(1, 2, 0)  # (L, C, b)
-            z = self.chol_inv_ @ diff  # (L, C, b) = L^{-1}(x - mu), all locations at once
+            z = chol_inv @ diff  # (L, C, b) = L^{-1}(x - mu), all locations at once
             d = np.sqrt(np.einsum("lcb,lcb->bl", z, z))  # (b, L)
             out.append(d.reshape(-1, h, w))
         return np.concatenate(out)

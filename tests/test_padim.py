@@ -186,3 +186,24 @@ def test_auto_eps_is_relative_to_feature_scale():
     for bad in ("big", True, -1.0):
         with pytest.raises(ValueError, match="eps must be 'auto' or a number"):
             PerLocationGaussian(FakeExtractor(), eps=bad).fit(train)
+
+
+def test_streaming_factorises_once_at_first_use(train, monkeypatch):
+    det = PerLocationGaussian(FakeExtractor())
+    calls = []
+    original = PerLocationGaussian._finalise
+    monkeypatch.setattr(PerLocationGaussian, "_finalise",
+                        lambda self: (calls.append(1), original(self))[1])
+    for start in range(0, 40, 8):
+        det.partial_fit(train[start:start + 8])
+    assert calls == []  # five chunks, no factorisation yet
+    assert det.eps_ > 0  # the regulariser is known already
+    test = _textures(2, seed=3)
+    maps = det.anomaly_map(test)
+    det.anomaly_map(test)
+    assert len(calls) == 1  # one factorisation, cached for the next scoring
+    det.partial_fit(train[:4])  # new data make the factors stale
+    det.mahalanobis(test)
+    assert len(calls) == 2
+    full = PerLocationGaussian(FakeExtractor()).fit(train)
+    np.testing.assert_allclose(maps, full.anomaly_map(test), rtol=1e-9)
