@@ -43,7 +43,7 @@ lab: setup
 	$(VENV)/bin/jupyter lab exercises/
 
 exercises: setup
-	$(PY) -m adcourse.exercises
+	$(PY) -m adcourse.course.exercises
 
 grade: setup
 	@test -d "$(SUBMISSIONS)" || { echo "no folder $(SUBMISSIONS): make grade SUBMISSIONS=path/to/folder"; exit 1; }

@@ -1,7 +1,7 @@
-"""``python -m adcourse`` = the ``adcourse`` command (see :mod:`adcourse.cli`)."""
+"""``python -m adcourse`` = the ``adcourse`` command (see :mod:`adcourse.course.cli`)."""
 
 import sys
 
-from .cli import main
+from adcourse.course.cli import main
 
 sys.exit(main())

@@ -28,7 +28,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .validation import check_images, check_vectors
+from adcourse.validation import check_images, check_vectors
 
 __all__ = ["BaseDetector", "BaseImageDetector"]
 

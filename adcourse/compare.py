@@ -3,7 +3,7 @@
 Every chapter ends with a table computed when the book is built. This module
 is the one place that fits detectors, times them and lays the results out:
 
->>> from adcourse.density import GaussianDetector
+>>> from adcourse.vectors.density import GaussianDetector
 >>> from adcourse.data import make_shapes_2d
 >>> X, y = make_shapes_2d("blobs", 200, 20, random_state=0)
 >>> table = compare({"Gaussian": GaussianDetector}, {"blobs": (X[y == 0], X, y)})
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import metrics
-from .validation import check_vectors
+from adcourse import metrics
+from adcourse.validation import check_vectors
 
 __all__ = ["External", "compare", "Table"]
 

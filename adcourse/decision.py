@@ -26,8 +26,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.transform import resize
 
-from . import metrics
-from .validation import check_fraction, check_scores, check_scores_labels
+from adcourse import metrics
+from adcourse.validation import check_fraction, check_scores, check_scores_labels
 
 __all__ = ["Threshold", "smooth_maps", "upsample_maps", "remove_small_regions"]
 

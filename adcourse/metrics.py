@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from .validation import check_maps_masks, check_scores_labels
+from adcourse.validation import check_maps_masks, check_scores_labels
 
 __all__ = [
     "Rates",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import metrics
+from adcourse import metrics
 
 NORMAL_COLOR = "#1f77b4"
 ANOMALY_COLOR = "#ff7f0e"

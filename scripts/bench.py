@@ -33,8 +33,8 @@ def bench_chapter2():
     from sklearn.neighbors import LocalOutlierFactor
 
     import bench_isolation
-    from adcourse.density import GMMDetector
-    from adcourse.distance import LOFDetector
+    from adcourse.vectors.density import GMMDetector
+    from adcourse.vectors.distance import LOFDetector
 
     bench_isolation.timing(repeat=3)
     rng = np.random.default_rng(0)
@@ -63,7 +63,7 @@ def main(argv=None):
 
     from adcourse import data, metrics
     from adcourse.decision import Threshold
-    from adcourse.features import LocalFeatureDetector
+    from adcourse.images.features import LocalFeatureDetector
 
     rng = np.random.default_rng(0)
     n = 1_000_000

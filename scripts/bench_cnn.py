@@ -27,8 +27,8 @@ STACK = ("stem", "layer1", "layer2")
 
 def padim_nanofibres(n_train=200):
     from adcourse import data, metrics
-    from adcourse.backbones import FeatureExtractor
-    from adcourse.padim import PerLocationGaussian
+    from adcourse.deep.backbones import FeatureExtractor
+    from adcourse.deep.padim import PerLocationGaussian
 
     train = data.make_nanofibers(n_images=n_train, size=128, anomaly_rate=0.0, random_state=0).images
     t0 = time.perf_counter()
@@ -52,8 +52,8 @@ import json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(2)
 from adcourse import data
-from adcourse.backbones import FeatureExtractor
-from adcourse.padim import PerLocationGaussian
+from adcourse.deep.backbones import FeatureExtractor
+from adcourse.deep.padim import PerLocationGaussian
 n = int(sys.argv[1])
 det = PerLocationGaussian(FeatureExtractor("course", layers=%r), sigma=4)
 t0 = time.perf_counter()
@@ -78,14 +78,14 @@ def padim_memory(sizes=(25, 50, 100, 200)):
 
 def textures():
     from adcourse import data
-    from adcourse.backbones import FeatureExtractor
+    from adcourse.deep.backbones import FeatureExtractor
     from adcourse.compare import compare
-    from adcourse.density import GaussianDetector
-    from adcourse.features import ExpertFeatureDetector, LocalFeatureDetector
-    from adcourse.padim import PerLocationGaussian
-    from adcourse.patches import PatchDetector
-    from adcourse.sparse import SparseCodingDetector
-    from adcourse.subspace import KernelPCADetector, PCADetector, PCAFeatureDetector
+    from adcourse.vectors.density import GaussianDetector
+    from adcourse.images.features import ExpertFeatureDetector, LocalFeatureDetector
+    from adcourse.deep.padim import PerLocationGaussian
+    from adcourse.images.patches import PatchDetector
+    from adcourse.images.sparse import SparseCodingDetector
+    from adcourse.images.subspace import KernelPCADetector, PCADetector, PCAFeatureDetector
 
     methods = {
         "Gaussian, raw 9x9 patches": lambda: PatchDetector(GaussianDetector(reg=1e-4), patch_size=9),
@@ -116,9 +116,9 @@ def textures():
 
 def others():
     from adcourse import data, metrics
-    from adcourse.backbones import FeatureExtractor
-    from adcourse.latent import LatentPatchDetector
-    from adcourse.student_teacher import StudentTeacher
+    from adcourse.deep.backbones import FeatureExtractor
+    from adcourse.deep.latent import LatentPatchDetector
+    from adcourse.deep.student_teacher import StudentTeacher
 
     train = data.make_nanofibers(n_images=200, size=128, anomaly_rate=0.0, random_state=0).images
     test = data.make_nanofibers(n_images=24, size=128, anomaly_rate=0.5, random_state=1)

@@ -17,8 +17,8 @@ import time
 import numpy as np
 
 from adcourse.data import make_nanofibers
-from adcourse.patches import PatchDetector, extract_patches, patches_as_vectors
-from adcourse.subspace import PCADetector
+from adcourse.images.patches import PatchDetector, extract_patches, patches_as_vectors
+from adcourse.images.subspace import PCADetector
 
 BUDGET_S = 0.5
 

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.ensemble import IsolationForest
 
 from adcourse import data, metrics
-from adcourse.isolation import IsolationForestDetector
+from adcourse.vectors.isolation import IsolationForestDetector
 
 
 def _seconds(fn):

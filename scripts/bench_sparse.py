@@ -1,4 +1,4 @@
-"""Benchmark of adcourse.sparse: our ADMM and dictionary learning against scikit-learn.
+"""Benchmark of adcourse.images.sparse: our ADMM and dictionary learning against scikit-learn.
 
 Usage::
 
@@ -12,7 +12,7 @@ Prints, on 15x15 mean-subtracted patches of synthetic nanofibre images:
    scikit-learn's ``SparseCoder`` (``lasso_lars`` and ``lasso_cd``) timed on a subset
    and extrapolated linearly to all patches (it codes patches independently, so its
    time is linear in their number); objectives side by side on that subset;
-2. dictionary learning: ours (:func:`adcourse.sparse.learn_dictionary`) against
+2. dictionary learning: ours (:func:`adcourse.images.sparse.learn_dictionary`) against
    ``MiniBatchDictionaryLearning``, time and objective on held-out patches;
 3. the whole :class:`SparseCodingDetector`: fit, and score map of a 256x256 image.
 
@@ -30,8 +30,8 @@ import numpy as np
 from sklearn.decomposition import MiniBatchDictionaryLearning, SparseCoder
 
 from adcourse.data import make_nanofibers
-from adcourse.patches import extract_patches
-from adcourse.sparse import SparseCodingDetector, bpdn_admm, bpdn_objective, learn_dictionary
+from adcourse.images.patches import extract_patches
+from adcourse.images.sparse import SparseCodingDetector, bpdn_admm, bpdn_objective, learn_dictionary
 
 
 def _columns(images, size):

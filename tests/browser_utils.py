@@ -198,7 +198,7 @@ $$ TPR = \\frac{TP}{TP + FN}, \\qquad FPR = \\frac{FP}{FP + TN}. $$
 
 ```{code-cell} ipython3
 import numpy as np
-from adcourse.widgets import ThresholdExplorer
+from adcourse.course.widgets import ThresholdExplorer
 
 rng = np.random.default_rng(0)
 scores = np.r_[rng.normal(0.0, 1.0, 400), rng.normal(2.0, 1.0, 100)]
@@ -211,7 +211,7 @@ ThresholdExplorer(scores, labels, title="Toy detector: Gaussian scores")
 SCOREMAP_SETUP = """\
 import numpy as np
 from adcourse.data import make_nanofibers
-from adcourse.features import LocalFeatureDetector
+from adcourse.images.features import LocalFeatureDetector
 
 train = make_nanofibers(16, 96, anomaly_rate=0.0, random_state=0)
 test = make_nanofibers(2, 96, anomaly_rate=1.0, random_state=3)
@@ -231,7 +231,7 @@ A pixel is detected when its score is at least the threshold $\\gamma$.
 
 ```{{code-cell}} ipython3
 {SCOREMAP_SETUP}
-from adcourse.widgets import ScoreMapExplorer
+from adcourse.course.widgets import ScoreMapExplorer
 
 ScoreMapExplorer(image, score_map, mask, title="Nanofibres: local-feature detector")
 ```

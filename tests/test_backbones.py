@@ -1,4 +1,4 @@
-"""Tests of adcourse.backbones: random-init networks on tiny inputs, never the network."""
+"""Tests of adcourse.deep.backbones: random-init networks on tiny inputs, never the network."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-from adcourse.backbones import FeatureExtractor, build_backbone, weights_cache_path  # noqa: E402
+from adcourse.deep.backbones import FeatureExtractor, build_backbone, weights_cache_path  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -135,7 +135,7 @@ def test_scratch_book_scoremap(scratch_html):
     from scipy import ndimage
 
     from adcourse import metrics
-    from adcourse.widgets import ScoreMapExplorer
+    from adcourse.course.widgets import ScoreMapExplorer
 
     ns = {}
     exec(SCOREMAP_SETUP, ns)  # the very data of the page

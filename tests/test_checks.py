@@ -1,4 +1,4 @@
-"""adcourse.checks: every check passes on the reference solution and fails, with a helpful
+"""adcourse.course.checks: every check passes on the reference solution and fails, with a helpful
 hint, on the typical mistakes of students."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from adcourse import checks
-from adcourse.checks import CheckFailed
+from adcourse.course import checks
+from adcourse.course.checks import CheckFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01-performance-measures.ipynb"
@@ -380,7 +380,7 @@ def test_ex2_task1_np_cov_variants_and_shapes(capsys):
 
 
 def _em(flags):
-    from adcourse.checks.random_vectors import _em_reference
+    from adcourse.course.checks.random_vectors import _em_reference
 
     def em_step(X, weights, means, covariances):
         return _em_reference(X, weights, means, covariances, **flags)
@@ -388,7 +388,7 @@ def _em(flags):
 
 
 def test_ex2_task2_independent_reference_agrees_with_gmm_detector():
-    from adcourse.checks.random_vectors import _em_cases, _em_reference
+    from adcourse.course.checks.random_vectors import _em_cases, _em_reference
 
     cases = list(_em_cases())
     assert len(cases) == 4
@@ -483,7 +483,7 @@ def test_ex2_task3_isolation_score_mistakes(ref2, score, pattern):
 
 
 def test_ex2_task3_library_c_factor_passes(ref2, capsys):
-    from adcourse.isolation import c_factor
+    from adcourse.vectors.isolation import c_factor
 
     checks.check_isolation(c_factor, ref2["isolation_score"])
     assert "✓ Task 3 passed" in capsys.readouterr().out
@@ -532,7 +532,7 @@ def test_ex2_task4_sklearn_answer_passes(capsys):
 
 
 def _nu(measure="val", largest=True, in_grid_order=False, strict=False, none_as=None):
-    from adcourse.domain import OneClassSVMDetector
+    from adcourse.vectors.domain import OneClassSVMDetector
 
     def choose_nu(X_train, X_val, target_fpr, grid):
         if measure == "naive":
@@ -637,11 +637,11 @@ def test_exercises_3_and_4_student_errors_propagate_unchanged():
 
 
 def test_ex3_ex4_import_of_checks_stays_light():
-    """The checks import their detectors lazily: `import adcourse.checks` needs no scikit-learn."""
+    """The checks import their detectors lazily: `import adcourse.course.checks` needs no scikit-learn."""
     import subprocess
     import sys
 
-    code = "import sys, adcourse.checks; print('sklearn' in sys.modules)"
+    code = "import sys, adcourse.course.checks; print('sklearn' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -680,7 +680,7 @@ def test_ex3_task1_mistakes(kwargs, pattern):
 
 
 def test_ex3_task1_library_answer_passes_and_default_hint(capsys):
-    from adcourse.patches import extract_patches, patches_as_vectors
+    from adcourse.images.patches import extract_patches, patches_as_vectors
 
     checks.check_extract_all_patches(lambda im, p: patches_as_vectors(extract_patches(im[None], p)))
     assert "✓ Task 1 passed" in capsys.readouterr().out
@@ -714,7 +714,7 @@ def test_ex3_task2_mistakes(mode, pattern):
 
 
 def test_ex3_task2_centre_assignment_and_library(capsys):
-    from adcourse.patches import patch_scores_to_map
+    from adcourse.images.patches import patch_scores_to_map
 
     checks.check_average_map(lambda s, shape, p: patch_scores_to_map(s, shape, p))  # (1, H, W) ok
     assert "✓ Task 2 passed" in capsys.readouterr().out
@@ -797,10 +797,10 @@ def test_ex3_task4_mistakes(kwargs, pattern):
 
 
 def test_ex3_task4_reference_matches_pca_feature_detector(ref3):
-    from adcourse.checks.image_patches import _energy_cases
+    from adcourse.course.checks.image_patches import _energy_cases
 
     S, mean, P = next(iter(_energy_cases()))
-    from adcourse.subspace import PCAFeatureDetector
+    from adcourse.images.subspace import PCAFeatureDetector
 
     det = PCAFeatureDetector(n_components=P.shape[1], random_state=0)
     det.fit(np.r_[S, S])  # any fit; then use the check's subspace
@@ -854,7 +854,7 @@ def test_ex4_task2_mistakes(func, pattern):
 
 
 def test_ex4_task2_library_passes_and_shape(capsys):
-    from adcourse.sparse import soft_threshold
+    from adcourse.images.sparse import soft_threshold
 
     checks.check_soft_threshold(soft_threshold)
     assert "✓ Task 2 passed" in capsys.readouterr().out
@@ -902,7 +902,7 @@ def test_ex4_task3_mistakes(kwargs, pattern):
 
 
 def test_ex4_task3_reference_converges_and_stateful_step_fails(ref4):
-    from adcourse.checks import subspaces_sparse_coding as ex4
+    from adcourse.course.checks import subspaces_sparse_coding as ex4
 
     for case in ex4._admm_cases():  # the independent reference agrees with the solution
         for a, b in zip(ex4._admm_reference(*case), ref4["admm_step"](*case)):
@@ -922,7 +922,7 @@ def test_ex4_task3_reference_converges_and_stateful_step_fails(ref4):
 
 
 def _features(mode="right", transpose=False):
-    from adcourse.sparse import bpdn_admm
+    from adcourse.images.sparse import bpdn_admm
 
     def sparse_features(D, S, lam):
         A = bpdn_admm(D, S, lam)
@@ -968,7 +968,7 @@ def test_ex4_task4_transposed_and_other_solvers(capsys):
 
 
 def _gauss_scores(V, kind):
-    from adcourse.density import GaussianDetector
+    from adcourse.vectors.density import GaussianDetector
 
     nll = GaussianDetector(score="nll", reg=0.0).fit(V).anomaly_score(V)
     maha = GaussianDetector(reg=0.0).fit(V).anomaly_score(V)
@@ -1002,7 +1002,7 @@ def test_ex4_task5_mistakes(kwargs, pattern):
 
 def test_ex4_task5_library_and_quantile_answers_pass(capsys):
     from adcourse.decision import Threshold
-    from adcourse.density import GaussianDetector
+    from adcourse.vectors.density import GaussianDetector
 
     checks.check_density_threshold(
         lambda V, fpr: Threshold.from_fpr(GaussianDetector(score="nll").fit(V).anomaly_score(V), fpr))
@@ -1061,7 +1061,7 @@ def test_ex5_import_of_checks_needs_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, adcourse.checks; print('torch' in sys.modules)"
+    code = "import sys, adcourse.course.checks; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -1207,8 +1207,8 @@ def test_ex5_task2_one_covariance_for_all_locations():
 
 def test_ex5_task2_reference_agrees_with_per_location_gaussian(ref5):
     """The statistics are PaDiM's: PerLocationGaussian on a fake extractor gives the same."""
-    from adcourse.checks import cnn_features as ex5
-    from adcourse.padim import PerLocationGaussian
+    from adcourse.course.checks import cnn_features as ex5
+    from adcourse.deep.padim import PerLocationGaussian
 
     emb, eps = next(ex5._stats_cases())
     n, C, h, w = emb.shape

@@ -7,7 +7,7 @@ from sklearn.ensemble import IsolationForest
 from adcourse import metrics
 from adcourse.compare import External, compare
 from adcourse.data import make_shapes_2d
-from adcourse.density import GaussianDetector
+from adcourse.vectors.density import GaussianDetector
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_a_failing_method_does_not_stop_the_table(datasets):
 
 def test_compare_images_reports_image_pixel_and_pro():
     from adcourse.data import make_nanofibers
-    from adcourse.features import LocalFeatureDetector
+    from adcourse.images.features import LocalFeatureDetector
 
     train = make_nanofibers(n_images=3, size=48, anomaly_rate=0.0, random_state=1).images
     test = make_nanofibers(n_images=6, size=48, anomaly_rate=0.5, random_state=2)

@@ -340,12 +340,12 @@ def test_textures_shapes_masks_and_determinism(texture):
 def test_every_texture_defect_changes_the_pixels_of_its_mask_only(kind):
     from scipy import ndimage
 
-    full = data._load_texture("brick")
-    donor = data._load_texture("grass")[:64, :64]
+    full = data.textures._load_texture("brick")
+    donor = data.textures._load_texture("grass")[:64, :64]
     rng = np.random.default_rng(3)
     for _ in range(5):
         crop = full[100:164, 200:264]
-        out, alpha = data._texture_defect(crop.copy(), kind, rng, donor)
+        out, alpha = data.textures._texture_defect(crop.copy(), kind, rng, donor)
         mask = alpha >= 0.5
         change = np.abs(out - crop)
         assert mask.any()
@@ -356,7 +356,7 @@ def test_every_texture_defect_changes_the_pixels_of_its_mask_only(kind):
 
 def test_texture_splits_do_not_overlap():
     # train crops come from rows [0, 256), test crops from rows [256, 512) of the texture
-    full = data._load_texture("gravel")
+    full = data.textures._load_texture("gravel")
     tr = data.make_textures("gravel", 4, 32, anomaly_rate=0.0, split="train", random_state=0)
     te = data.make_textures("gravel", 4, 32, anomaly_rate=0.0, split="test", random_state=0)
     top, bottom = full[:256], full[256:]

@@ -15,7 +15,7 @@ from sklearn.neighbors import KernelDensity
 
 from adcourse import data as addata
 from adcourse import metrics
-from adcourse.density import (
+from adcourse.vectors.density import (
     GaussianDetector,
     GMMDetector,
     HistogramDetector,

@@ -16,19 +16,19 @@ from adcourse import metrics
 
 # (module, class, constructor arguments): every detector on vectors, with a seed if it has one
 DETECTORS = [
-    ("density", "GaussianDetector", {}),
-    ("density", "GMMDetector", {"random_state": 0}),
-    ("density", "KDEDetector", {}),
-    ("density", "HistogramDetector", {}),
-    ("domain", "OneClassSVMDetector", {}),
-    ("domain", "SVDDDetector", {}),
-    ("distance", "KNNDetector", {}),
-    ("distance", "LOFDetector", {}),
-    ("distance", "ClusterDetector", {"random_state": 0}),
-    ("isolation", "IsolationForestDetector", {"random_state": 0}),
-    ("isolation", "IsolationForestDetector", {"random_state": 0, "extended": True}),
-    ("subspace", "PCADetector", {"n_components": 2, "score": "gaussian"}),
-    ("subspace", "KernelPCADetector", {"n_components": 5, "random_state": 0}),
+    ("vectors.density", "GaussianDetector", {}),
+    ("vectors.density", "GMMDetector", {"random_state": 0}),
+    ("vectors.density", "KDEDetector", {}),
+    ("vectors.density", "HistogramDetector", {}),
+    ("vectors.domain", "OneClassSVMDetector", {}),
+    ("vectors.domain", "SVDDDetector", {}),
+    ("vectors.distance", "KNNDetector", {}),
+    ("vectors.distance", "LOFDetector", {}),
+    ("vectors.distance", "ClusterDetector", {"random_state": 0}),
+    ("vectors.isolation", "IsolationForestDetector", {"random_state": 0}),
+    ("vectors.isolation", "IsolationForestDetector", {"random_state": 0, "extended": True}),
+    ("images.subspace", "PCADetector", {"n_components": 2, "score": "gaussian"}),
+    ("images.subspace", "KernelPCADetector", {"n_components": 5, "random_state": 0}),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Tests of the distance-based detectors (adcourse.distance): kNN, LOF, k-means clusters."""
+"""Tests of the distance-based detectors (adcourse.vectors.distance): kNN, LOF, k-means clusters."""
 
 import doctest
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.neighbors import LocalOutlierFactor
 
-import adcourse.distance
+import adcourse.vectors.distance
 from adcourse import data, metrics
-from adcourse.distance import ClusterDetector, KNNDetector, LOFDetector
+from adcourse.vectors.distance import ClusterDetector, KNNDetector, LOFDetector
 
 
 def _brute_force_sorted_distances(A, B):
@@ -17,7 +17,7 @@ def _brute_force_sorted_distances(A, B):
 
 
 def test_docstring_examples():
-    result = doctest.testmod(adcourse.distance, optionflags=doctest.NORMALIZE_WHITESPACE)
+    result = doctest.testmod(adcourse.vectors.distance, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -1,4 +1,4 @@
-"""Domain-based detectors: one-class SVM and SVDD (adcourse.domain)."""
+"""Domain-based detectors: one-class SVM and SVDD (adcourse.vectors.domain)."""
 
 import itertools
 
@@ -11,7 +11,7 @@ from sklearn.svm import OneClassSVM
 
 from adcourse import metrics
 from adcourse.data import make_shapes_2d
-from adcourse.domain import OneClassSVMDetector, SVDDDetector
+from adcourse.vectors.domain import OneClassSVMDetector, SVDDDetector
 
 KINDS = ("blobs", "banana", "ring", "mixture")
 

@@ -1,4 +1,4 @@
-"""exercises/ is generated from solutions/ (adcourse.exercises) and stays in sync with it."""
+"""exercises/ is generated from solutions/ (adcourse.course.exercises) and stays in sync with it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from adcourse import checks, exercises
-from adcourse.exercises import STUB, cell_tags, cell_task, generate, notebook_text, stub_source
+from adcourse.course import checks, exercises
+from adcourse.course.exercises import STUB, cell_tags, cell_task, generate, notebook_text, stub_source
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -29,7 +29,7 @@ def test_there_are_solutions_and_exercises():
 def test_committed_exercises_are_in_sync():
     stale = exercises.check_in_sync(SOLUTIONS, EXERCISES)
     assert not stale, (
-        f"out of date: {stale}; run `make exercises` (python -m adcourse.exercises)\n"
+        f"out of date: {stale}; run `make exercises` (python -m adcourse.course.exercises)\n"
         + exercises.diff(SOLUTIONS, EXERCISES)[:4000]
     )
 
@@ -60,7 +60,7 @@ def test_solution_structure(sol):
         assert cell.cell_type == "code"
         assert cell.source.splitlines()[0] == f"# CHECK {task}"
         assert cell_task(cell) == task
-        # every check function the cell calls exists in adcourse.checks
+        # every check function the cell calls exists in adcourse.course.checks
         names = [n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)]
         assert any(getattr(checks, n, None) is not None and n.startswith("check_") for n in names)
         solutions = [c for c in nb.cells if "solution" in cell_tags(c) and cell_task(c) == task]
@@ -128,7 +128,7 @@ def test_check_in_sync_reports_edited_missing_and_stale_exercises(tmp_path):
 
 def test_command_line_check(tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "adcourse.exercises", *args],
+        return subprocess.run([sys.executable, "-m", "adcourse.course.exercises", *args],
                               cwd=ROOT, capture_output=True, text=True)
 
     assert run("--check").returncode == 0

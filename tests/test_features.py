@@ -6,7 +6,7 @@ from sklearn.base import clone
 
 from adcourse import metrics
 from adcourse.data import make_nanofibers
-from adcourse.features import LocalFeatureDetector, local_statistics
+from adcourse.images.features import LocalFeatureDetector, local_statistics
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,9 @@ def test_bad_input(sets):
 
 # --- expert-driven patch features (chapter 4) ------------------------------------------------
 
-from adcourse.density import GMMDetector  # noqa: E402
-from adcourse.features import ExpertFeatureDetector, patch_features  # noqa: E402
-from adcourse.patches import extract_patches  # noqa: E402
+from adcourse.vectors.density import GMMDetector  # noqa: E402
+from adcourse.images.features import ExpertFeatureDetector, patch_features  # noqa: E402
+from adcourse.images.patches import extract_patches  # noqa: E402
 
 
 def test_patch_features_equal_direct_computation():

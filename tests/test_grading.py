@@ -1,4 +1,4 @@
-"""adcourse.grading: reference checks restored, one kernel per submission, every kind of broken
+"""adcourse.course.grading: reference checks restored, one kernel per submission, every kind of broken
 submission graded with its reason while the others still get graded.
 
 Tests marked ``notebooks`` start Jupyter kernels (about 5 s per notebook on 2 cores).
@@ -18,9 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from adcourse import grading
-from adcourse.exercises import cell_tags, cell_task
-from adcourse.grading import (
+from adcourse.course import grading
+from adcourse.course.exercises import cell_tags, cell_task
+from adcourse.course.grading import (
     CellResult,
     GradingError,
     InvalidNotebook,

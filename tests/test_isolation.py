@@ -8,7 +8,7 @@ from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
 
 from adcourse import data, metrics
-from adcourse.isolation import IsolationForestDetector, c_factor
+from adcourse.vectors.isolation import IsolationForestDetector, c_factor
 
 SEEDS = (0, 1)  # mean over 2 seeds: |ours - sklearn| <= 0.011 in a 10-seed study
 

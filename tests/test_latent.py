@@ -8,12 +8,12 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from adcourse import metrics
-from adcourse.backbones import FeatureExtractor
+from adcourse.deep.backbones import FeatureExtractor
 from adcourse.data import make_nanofibers, make_textures
 from adcourse.decision import Threshold
-from adcourse.density import GaussianDetector
-from adcourse.distance import KNNDetector
-from adcourse.latent import LatentImageDetector, LatentPatchDetector
+from adcourse.vectors.density import GaussianDetector
+from adcourse.vectors.distance import KNNDetector
+from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
 
 torch.set_num_threads(1)
 

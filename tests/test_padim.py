@@ -7,7 +7,7 @@ from scipy.spatial.distance import mahalanobis
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from adcourse.padim import PerLocationGaussian
+from adcourse.deep.padim import PerLocationGaussian
 
 STRIDE = 4
 

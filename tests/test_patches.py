@@ -7,8 +7,8 @@ from sklearn.base import clone
 
 from adcourse.data import make_nanofibers
 from adcourse.decision import Threshold
-from adcourse.density import GaussianDetector
-from adcourse.patches import (
+from adcourse.vectors.density import GaussianDetector
+from adcourse.images.patches import (
     PatchDetector,
     extract_patches,
     patch_grid_shape,
@@ -16,7 +16,7 @@ from adcourse.patches import (
     patches_as_vectors,
     patches_to_image,
 )
-from adcourse.subspace import PCADetector
+from adcourse.images.subspace import PCADetector
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def test_patch_detector_equals_scoring_patches_by_hand(sets):
 
 
 def test_patch_detector_scores_in_bounded_chunks(sets, monkeypatch):
-    from adcourse import patches
+    from adcourse.images import patches
 
     train, test = sets
     det = PatchDetector(PCADetector(4), patch_size=5).fit(train.images)

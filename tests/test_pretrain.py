@@ -1,4 +1,4 @@
-"""The course backbone (adcourse.pretrain): shipped weights, checksum, features, training."""
+"""The course backbone (adcourse.deep.pretrain): shipped weights, checksum, features, training."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from adcourse.backbones import FeatureExtractor  # noqa: E402
-from adcourse.pretrain import (  # noqa: E402
+from adcourse.deep.backbones import FeatureExtractor  # noqa: E402
+from adcourse.deep.pretrain import (  # noqa: E402
     DEFAULT_FOLDER, SETTINGS_FILE, TARGET_NAMES, WEIGHTS_FILE, ZOO_CLASSES, CourseNet,
     dense_targets, evaluate_zoo_accuracy, load_course_backbone, make_texture_zoo, make_zoo_mosaic,
     save_backbone, train_course_backbone,
@@ -58,10 +58,10 @@ def test_tampered_or_missing_file_gives_clear_error(tmp_path):
         last = f.read(1)
         f.seek(-10, 2)
         f.write(bytes([last[0] ^ 0xFF]))
-    with pytest.raises(RuntimeError, match="checksum mismatch.*python -m adcourse.pretrain"):
+    with pytest.raises(RuntimeError, match="checksum mismatch.*python -m adcourse.deep.pretrain"):
         load_course_backbone(folder)
     (folder / WEIGHTS_FILE).unlink()
-    with pytest.raises(FileNotFoundError, match="python -m adcourse.pretrain"):
+    with pytest.raises(FileNotFoundError, match="python -m adcourse.deep.pretrain"):
         load_course_backbone(folder)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from adcourse import metrics
-from adcourse.widgets import ScoreMapExplorer, ThresholdExplorer, decode_array
+from adcourse.course.widgets import ScoreMapExplorer, ThresholdExplorer, decode_array
 
 
 @pytest.fixture
@@ -234,7 +234,7 @@ def test_state_serialises_to_json_with_shared_helpers_once(toy):
 def test_nanofibre_maps():
     """The intended use: a detector's anomaly map on a synthetic SEM image."""
     from adcourse.data import make_nanofibers
-    from adcourse.features import LocalFeatureDetector
+    from adcourse.images.features import LocalFeatureDetector
 
     train = make_nanofibers(8, 64, anomaly_rate=0.0, random_state=0)
     test = make_nanofibers(1, 64, anomaly_rate=1.0, random_state=1)

@@ -1,4 +1,4 @@
-"""Tests of adcourse.sparse: BPDN by ADMM, dictionary learning, the sparse-coding detector."""
+"""Tests of adcourse.images.sparse: BPDN by ADMM, dictionary learning, the sparse-coding detector."""
 
 import numpy as np
 import pytest
@@ -8,9 +8,9 @@ from sklearn.linear_model import Lasso
 
 from adcourse import metrics
 from adcourse.data import make_nanofibers
-from adcourse.density import GaussianDetector
-from adcourse.patches import PatchDetector, extract_patches
-from adcourse.sparse import (
+from adcourse.vectors.density import GaussianDetector
+from adcourse.images.patches import PatchDetector, extract_patches
+from adcourse.images.sparse import (
     SparseCodingDetector,
     bpdn_admm,
     bpdn_objective,
@@ -252,7 +252,7 @@ def test_detector_features_and_protocol(nanofibres, fitted):
     assert maps.shape == test.images.shape
     np.testing.assert_array_equal(det.anomaly_score(test.images), maps.max(axis=(1, 2)))
     # the map is the density score of the features, averaged over covering patches
-    from adcourse.patches import patch_scores_to_map
+    from adcourse.images.patches import patch_scores_to_map
 
     scores = det.density_.anomaly_score(feats[:2].reshape(-1, 2)).reshape(2, 56, 56)
     np.testing.assert_allclose(maps[:2], patch_scores_to_map(scores, (64, 64), 9), rtol=1e-12)

@@ -6,9 +6,9 @@ import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from adcourse.backbones import FeatureExtractor
+from adcourse.deep.backbones import FeatureExtractor
 from adcourse.metrics import pixel_roc_auc, roc_auc
-from adcourse.student_teacher import StudentNet, StudentTeacher, student_teacher_scores
+from adcourse.deep.student_teacher import StudentNet, StudentTeacher, student_teacher_scores
 
 torch.set_num_threads(1)
 

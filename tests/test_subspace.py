@@ -7,10 +7,10 @@ from sklearn.decomposition import PCA
 
 from adcourse import metrics
 from adcourse.data import make_nanofibers
-from adcourse.density import GaussianDetector
-from adcourse.features import ExpertFeatureDetector
-from adcourse.patches import PatchDetector, extract_patches, patches_as_vectors
-from adcourse.subspace import KernelPCADetector, PCADetector
+from adcourse.vectors.density import GaussianDetector
+from adcourse.images.features import ExpertFeatureDetector
+from adcourse.images.patches import PatchDetector, extract_patches, patches_as_vectors
+from adcourse.images.subspace import KernelPCADetector, PCADetector
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_reconstruction_finds_structural_defects_but_not_films(fibres):
 
 
 def test_pca_features_equal_a_direct_computation():
-    from adcourse.subspace import PCAFeatureDetector
+    from adcourse.images.subspace import PCAFeatureDetector
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 6)) @ rng.normal(size=(6, 6))
@@ -183,7 +183,7 @@ def test_pca_features_equal_a_direct_computation():
 
 def test_pca_features_flag_a_patch_simpler_than_normal_data():
     """A flat patch is reconstructed perfectly (low residual) but has no projection energy."""
-    from adcourse.subspace import PCAFeatureDetector
+    from adcourse.images.subspace import PCAFeatureDetector
 
     rng = np.random.default_rng(1)
     X = rng.normal(size=(1000, 10)) @ np.diag([3, 2, 1.5, 1, 1, 0.3, 0.2, 0.1, 0.1, 0.1])
@@ -198,10 +198,10 @@ def test_pca_features_flag_a_patch_simpler_than_normal_data():
 def test_pca_feature_monitoring_beats_the_raw_patch_gaussian_on_nanofibres(seed):
     """Issue 4's criterion, on the seeds where the raw-patch Gaussian does best (0.73-0.77)."""
     from adcourse.data import make_nanofibers
-    from adcourse.density import GaussianDetector
+    from adcourse.vectors.density import GaussianDetector
     from adcourse.metrics import pixel_roc_auc
-    from adcourse.patches import PatchDetector
-    from adcourse.subspace import PCAFeatureDetector
+    from adcourse.images.patches import PatchDetector
+    from adcourse.images.subspace import PCAFeatureDetector
 
     train = make_nanofibers(n_images=8, size=96, anomaly_rate=0.0, random_state=1)
     test = make_nanofibers(n_images=12, size=96, anomaly_rate=0.5, random_state=seed)
@@ -213,7 +213,7 @@ def test_pca_feature_monitoring_beats_the_raw_patch_gaussian_on_nanofibres(seed)
 
 
 def test_pca_feature_detector_bad_input():
-    from adcourse.subspace import PCAFeatureDetector
+    from adcourse.images.subspace import PCAFeatureDetector
 
     X = np.random.default_rng(0).normal(size=(50, 4))
     with pytest.raises(ValueError, match="validation_fraction"):

@@ -1,4 +1,4 @@
-"""Supervised anomaly detection and open-set recognition (adcourse.supervised).
+"""Supervised anomaly detection and open-set recognition (adcourse.vectors.supervised).
 
 The lecture's two disclaimers, as tests: a classifier trained on one kind of
 anomaly detects that kind and misses an unseen one (where a one-class model of
@@ -15,8 +15,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.svm import LinearSVC
 
 from adcourse import metrics
-from adcourse.density import GaussianDetector
-from adcourse.supervised import UNKNOWN, OpenSetClassifier, SupervisedDetector
+from adcourse.vectors.density import GaussianDetector
+from adcourse.vectors.supervised import UNKNOWN, OpenSetClassifier, SupervisedDetector
 
 
 def _auroc(score, normal, anomalous):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from adcourse.training import History, fit_model, predict, resolve_device, seeded
+from adcourse.deep.training import History, fit_model, predict, resolve_device, seeded
 
 torch.set_num_threads(1)
 

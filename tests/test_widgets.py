@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from adcourse import metrics
-from adcourse.widgets import ThresholdExplorer, decode_array, encode_array
+from adcourse.course.widgets import ThresholdExplorer, decode_array, encode_array
 
 
 @pytest.fixture

@@ -1,0 +1,5 @@
+"""``python -m adcourse.data``: regenerate the committed nanofibre sample (see :mod:`adcourse.data.nanofibers`)."""
+
+from adcourse.data.nanofibers import main
+
+main()

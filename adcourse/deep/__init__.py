@@ -1,0 +1,28 @@
+"""Part 3 of the lecture (chapters 5-9): deep learning for anomaly detection.
+
+* :mod:`~adcourse.deep.training` -- the one training loop every network of the course uses;
+* :mod:`~adcourse.deep.backbones` -- CNN feature extraction (course backbone, torchvision ResNets);
+* :mod:`~adcourse.deep.pretrain` -- how the course backbone was trained (offline, on generated textures);
+* :mod:`~adcourse.deep.latent` -- detectors in the latent space of a CNN (chapter 5);
+* :mod:`~adcourse.deep.padim` -- the per-location Gaussian of CNN features (chapter 5);
+* :mod:`~adcourse.deep.student_teacher` -- uninformed students (chapter 5).
+
+Torch is imported here: ``import adcourse`` alone stays light.
+"""
+
+from adcourse.deep.backbones import FeatureExtractor
+from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
+from adcourse.deep.padim import PerLocationGaussian
+from adcourse.deep.student_teacher import StudentTeacher
+from adcourse.deep.training import History, fit_model, predict
+
+__all__ = [
+    "FeatureExtractor",
+    "LatentImageDetector",
+    "LatentPatchDetector",
+    "PerLocationGaussian",
+    "StudentTeacher",
+    "History",
+    "fit_model",
+    "predict",
+]
