@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import ndimage, special, stats
 from scipy.special import logsumexp
 from sklearn.base import clone
 from sklearn.covariance import EmpiricalCovariance
@@ -286,37 +286,50 @@ def kde_data():
     return X, X_test
 
 
-@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov"])
+KERNELS = ["gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine"]
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 def test_kde_equals_minus_kernel_density(kde_data, kernel):
-    X, X_test = kde_data
-    det = KDEDetector(bandwidth=0.8, kernel=kernel).fit(X)
+    # near the data, where scikit-learn's tree is exact, every kernel (and its normaliser
+    # in d dimensions) agrees with KernelDensity.score_samples, sign flipped
+    X, _ = kde_data
+    rng = np.random.default_rng(1)
     m, s = X.mean(0), X.std(0)
+    X_test = m + 0.5 * s * rng.normal(size=(60, 3))
+    det = KDEDetector(bandwidth=0.8, kernel=kernel).fit(X)
     kd = KernelDensity(bandwidth=0.8, kernel=kernel).fit((X - m) / s)
     ref = -kd.score_samples((X_test - m) / s) + np.log(s).sum()
-    ours = det.anomaly_score(X_test)
-    finite = np.isfinite(ref)  # a bounded kernel gives density 0 far away: we floor log 0
-    assert finite.sum() >= 20
-    np.testing.assert_allclose(ours[finite], ref[finite], rtol=1e-10)
-    assert np.all(np.isfinite(ours)) and np.all(ours[~finite] > ref[finite].max())
+    assert np.all(np.isfinite(ref))
+    np.testing.assert_allclose(det.anomaly_score(X_test), ref, rtol=1e-10)
     # on standardised data the Jacobian is 1: exactly -KernelDensity.score_samples
     Z, Z_test = (X - m) / s, (X_test - m) / s
     Z = (Z - Z.mean(0)) / Z.std(0)
     ref = -KernelDensity(bandwidth=0.8, kernel=kernel).fit(Z).score_samples(Z_test)
     ours = KDEDetector(bandwidth=0.8, kernel=kernel).fit(Z).anomaly_score(Z_test)
-    # (skip points on the rim of a bounded kernel's support, where round-off decides)
-    finite = ref < 30
-    np.testing.assert_allclose(ours[finite], ref[finite], rtol=1e-10)
+    np.testing.assert_allclose(ours, ref, rtol=1e-10)
+
+
+def _kde_reference(Z_test, Z, h, kernel="gaussian"):
+    """log phi_z by brute force: log-sum-exp over every kernel (scipy's logsumexp)."""
+    n, d = Z.shape
+    u = np.sqrt(((Z_test[:, None] - Z[None]) ** 2).sum(-1)) / h
+    if kernel == "gaussian":
+        log_k, log_c = -0.5 * u**2, d / 2 * np.log(2 * np.pi)
+    else:  # tophat: 1 inside the unit ball, whose volume is pi^(d/2) / Gamma(d/2 + 1)
+        with np.errstate(divide="ignore"):
+            log_k = np.log((u < 1).astype(float))
+        log_c = d / 2 * np.log(np.pi) - special.gammaln(d / 2 + 1)
+    return logsumexp(log_k, axis=1) - np.log(n) - d * np.log(h) - log_c
 
 
 def test_kde_gaussian_formula_and_units(kde_data):
     X, X_test = kde_data
     det = KDEDetector(bandwidth=0.5).fit(X)
-    n, d = X.shape
     h, m, s = 0.5, X.mean(0), X.std(0)
-    sq = ((((X_test - m) / s)[:, None] - ((X - m) / s)[None]) ** 2).sum(-1)
-    log_phi = logsumexp(-sq / (2 * h * h), axis=1) - np.log(n) - d / 2 * np.log(2 * np.pi * h * h)
-    # (KernelDensity sums far-away kernels in its tree: 1e-9 relative, not round-off)
-    np.testing.assert_allclose(det.anomaly_score(X_test), -(log_phi - np.log(s).sum()), rtol=1e-8)
+    log_phi = _kde_reference((X_test - m) / s, (X - m) / s, h)
+    # the sum is exact (every kernel, in the log domain), also far from the data
+    np.testing.assert_allclose(det.anomaly_score(X_test), -(log_phi - np.log(s).sum()), rtol=1e-12)
     # changing the unit of a feature shifts every score by the log of the factor (same ranking)
     X2, X2_test = X * [1000.0, 1.0, 1.0], X_test * [1000.0, 1.0, 1.0]
     np.testing.assert_allclose(
@@ -324,6 +337,51 @@ def test_kde_gaussian_formula_and_units(kde_data):
         det.anomaly_score(X_test) + np.log(1000.0),
         rtol=1e-9,
     )
+
+
+@pytest.fixture(scope="module")
+def images_784():
+    """28 x 28 images flattened (784 features): smooth random fields; anomalies carry extra noise."""
+    rng = np.random.default_rng(0)
+
+    def fields(n):
+        return ndimage.gaussian_filter(rng.normal(size=(n, 28, 28)), (0, 2, 2)).reshape(n, 784)
+
+    X = fields(200)
+    X_test = np.r_[fields(30), fields(30) + 0.3 * rng.normal(size=(30, 784))]
+    return X, X_test, np.r_[np.zeros(30, int), np.ones(30, int)]
+
+
+def test_kde_in_784_dimensions_does_not_underflow(images_784):
+    # every kernel value is below the smallest float here (exp(-hundreds)): only the
+    # log-sum-exp keeps the scores apart (the old code gave one constant score, AUROC 0.5)
+    X, X_test, y_test = images_784
+    det = KDEDetector().fit(X)
+    s = det.anomaly_score(X_test)
+    assert np.all(np.isfinite(s)) and len(np.unique(s)) == len(s)
+    assert metrics.roc_auc(s, y_test) > 0.99
+    # the scores are -log phi, checked against scipy's Gaussian density, kernel by kernel
+    h, d = det.bandwidth_, X.shape[1]
+    Z, Z_test = (X - det.mean_) / det.scale_, (X_test[::6] - det.mean_) / det.scale_
+    kernel = stats.multivariate_normal(np.zeros(d), stats.Covariance.from_diagonal(np.full(d, h * h)))
+    log_kernels = kernel.logpdf(Z_test[:, None] - Z[None])  # (m, n): log N(z | z_i, h^2 I)
+    assert log_kernels.max() < np.log(np.finfo(float).tiny)  # each kernel alone underflows
+    log_phi = logsumexp(log_kernels, axis=1) - np.log(len(Z))
+    np.testing.assert_allclose(s[::6], -(log_phi - np.log(det.scale_).sum()), rtol=1e-10)
+
+
+def test_kde_bandwidth_rules_in_784_dimensions(images_784):
+    X, X_test, y_test = images_784
+    n, d = X.shape
+    # Scott and Silverman tend to 1 (standardised units) as d grows
+    scott, silverman = (KDEDetector(rule).fit(X).bandwidth_ for rule in ("scott", "silverman"))
+    assert 0.98 < silverman < scott < 1 and scott == pytest.approx(n ** (-1 / (d + 4)))
+    # cross-validation on normal data finds an interior optimum of the held-out likelihood,
+    # and the chosen bandwidth still separates the anomalies
+    det = KDEDetector("cv").fit(X)
+    best = int(np.argmax(det.cv_log_likelihood_))
+    assert 0 < best < 20 and np.all(np.isfinite(det.cv_log_likelihood_))
+    assert metrics.roc_auc(det.anomaly_score(X_test), y_test) > 0.99
 
 
 def test_kde_scott_and_silverman(kde_data):
@@ -354,17 +412,26 @@ def test_kde_cv_picks_the_held_out_best_from_the_grid(kde_data):
     assert det.bandwidth_ == grid[best] and 0 < best < 20  # an interior optimum on Gaussian data
     # a grid value's score is the mean held-out log-likelihood over 5 consecutive folds
     Z = (X - X.mean(0)) / X.std(0)
-    held_out = [
-        KernelDensity(bandwidth=grid[3]).fit(Z[train]).score(Z[test])
-        for train, test in KFold(5).split(Z)
-    ]
-    assert det.cv_log_likelihood_[3] == pytest.approx(np.mean(held_out), rel=1e-10)
+    for k in (3, 10):
+        held_out = [_kde_reference(Z[test], Z[train], grid[k]).sum() for train, test in KFold(5).split(Z)]
+        assert det.cv_log_likelihood_[k] == pytest.approx(np.mean(held_out), rel=1e-12)
 
 
 def test_kde_bounded_kernel_scores_stay_finite_and_errors(kde_data):
     X, _ = kde_data
-    s = KDEDetector(bandwidth=0.3, kernel="tophat").fit(X).anomaly_score(np.r_[X[:5], [[100.0, 0.0, 0.0]]])
+    det = KDEDetector(bandwidth=0.3, kernel="tophat").fit(X)
+    s = det.anomaly_score(np.r_[X[:5], [[100.0, 0.0, 0.0]]])
     assert np.all(np.isfinite(s)) and s[-1] > s[:5].max()
+    # in 40 dimensions too, the floor of density 0 stays above every point inside the support
+    rng = np.random.default_rng(0)
+    X40, X40_test = rng.normal(size=(200, 40)), rng.normal(size=(100, 40))
+    det = KDEDetector(bandwidth=6.5, kernel="tophat").fit(X40)
+    s = det.anomaly_score(X40_test)
+    log_phi = _kde_reference((X40_test - det.mean_) / det.scale_, det.training_data_, 6.5, "tophat")
+    inside = np.isfinite(log_phi)
+    assert 10 < inside.sum() < 90 and np.all(np.isfinite(s))
+    np.testing.assert_allclose(s[inside], -(log_phi[inside] - np.log(det.scale_).sum()), rtol=1e-12)
+    assert np.ptp(s[~inside]) == 0 and s[~inside].min() > s[inside].max()
     for bad in ("bogus", 0.0, -1.0, np.inf):
         with pytest.raises(ValueError, match="bandwidth must be"):
             KDEDetector(bandwidth=bad).fit(X)

@@ -8,7 +8,7 @@ The module goes from a parametric model to non-parametric ones:
 
 * :class:`GaussianDetector` -- one Gaussian;
 * :class:`GMMDetector` -- a mixture of Gaussians fitted with our own EM;
-* :class:`KDEDetector` -- a kernel density estimate (scikit-learn's ``KernelDensity``);
+* :class:`KDEDetector` -- a kernel density estimate (log-sum-exp over the kernels);
 * :class:`HistogramDetector` -- 1-D histograms of the marginals, which ignore
   the correlations among features (what the lecture warns about).
 """
@@ -19,11 +19,10 @@ import numbers
 import warnings
 
 import numpy as np
-from scipy import linalg
+from scipy import integrate, linalg, special
 from scipy.spatial.distance import cdist
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold
-from sklearn.neighbors import KernelDensity
+from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from adcourse.base import BaseDetector
@@ -165,10 +164,13 @@ def _log_sum_exp(a):
 
     .. math:: \log\sum_k e^{a_{ik}} = m_i + \log\sum_k e^{a_{ik}-m_i},
 
-    leaves a sum whose largest term is :math:`e^0 = 1`.
+    leaves a sum whose largest term is :math:`e^0 = 1`. A row of ``-inf``
+    (every term is 0) gives ``-inf``.
     """
     m = a.max(axis=1)
-    return m + np.log(np.exp(a - m[:, None]).sum(axis=1))
+    m = np.where(np.isfinite(m), m, 0.0)  # an all -inf row: exp(-inf - 0) = 0, log 0 = -inf
+    with np.errstate(divide="ignore"):
+        return m + np.log(np.exp(a - m[:, None]).sum(axis=1))
 
 
 def _gmm_m_step(X, resp, covariance_reg):
@@ -489,8 +491,82 @@ class GMMDetector(BaseDetector):
 _KDE_KERNELS = ("gaussian", "tophat", "epanechnikov", "exponential", "linear", "cosine")
 
 
+def _log_kernel(u2, kernel):
+    r""":math:`\log k(u)` of the radial kernel profile, from :math:`u^2 = \lVert\mathbf{z}-\mathbf{z}_i\rVert^2/h^2`.
+
+    ``-inf`` outside the support of a bounded kernel (:math:`u \ge 1`).
+    (From :math:`u^2`, so that the Gaussian and Epanechnikov kernels take no square root.)
+    """
+    if kernel == "gaussian":  # exp(-u^2 / 2)
+        return -0.5 * u2
+    if kernel == "exponential":  # exp(-u)
+        return -np.sqrt(u2)
+    inside = u2 < 1
+    u2_in = np.where(inside, u2, 0.0)  # (no log of a non-positive number outside the support)
+    if kernel == "tophat":  # 1
+        log_k = np.zeros_like(u2)
+    elif kernel == "epanechnikov":  # 1 - u^2
+        log_k = np.log1p(-u2_in)
+    elif kernel == "linear":  # 1 - u
+        log_k = np.log1p(-np.sqrt(u2_in))
+    else:  # cosine: cos(pi u / 2)
+        log_k = np.log(np.cos(0.5 * np.pi * np.sqrt(u2_in)))
+    return np.where(inside, log_k, -np.inf)
+
+
+def _log_kernel_norm(d, kernel):
+    r""":math:`\log\int_{\mathbb R^d} k(\lVert\mathbf{u}\rVert)\,d\mathbf{u}`, the normaliser of a unit-width kernel.
+
+    In polar coordinates the integral is :math:`S_{d-1}\int_0^\infty k(r)\,r^{d-1}dr` with
+    :math:`S_{d-1} = 2\pi^{d/2}/\Gamma(d/2)` the area of the unit sphere:
+    :math:`(2\pi)^{d/2}` (Gaussian), :math:`S_{d-1}\Gamma(d)` (exponential),
+    :math:`S_{d-1}/d` (top-hat: the volume of the unit ball),
+    :math:`S_{d-1}\,2/(d(d+2))` (Epanechnikov), :math:`S_{d-1}/(d(d+1))` (linear),
+    :math:`S_{d-1}\int_0^1\cos(\pi r/2)\,r^{d-1}dr` (cosine, by quadrature).
+    """
+    if kernel == "gaussian":
+        return 0.5 * d * np.log(2 * np.pi)
+    log_sphere = np.log(2.0) + 0.5 * d * np.log(np.pi) - special.gammaln(0.5 * d)
+    if kernel == "exponential":
+        return log_sphere + special.gammaln(d)
+    if kernel == "tophat":
+        return log_sphere - np.log(d)
+    if kernel == "epanechnikov":
+        return log_sphere + np.log(2.0) - np.log(d) - np.log(d + 2.0)
+    if kernel == "linear":
+        return log_sphere - np.log(d) - np.log(d + 1.0)
+    # cosine: in high d the mass of r^(d-1) sits just below r = 1, so help the quadrature there
+    radial, _ = integrate.quad(
+        lambda r: np.cos(0.5 * np.pi * r) * r ** (d - 1), 0.0, 1.0, points=[1 - 1 / d], epsabs=0, epsrel=1e-12, limit=200
+    )
+    return log_sphere + np.log(radial)
+
+
+def _kde_log_density(Z_query, Z_train, h, kernel):
+    r""":math:`\log\hat\phi_z` of each row of ``Z_query`` by log-sum-exp over the kernels, shape (m,).
+
+    .. math::
+
+        \log\hat\phi_z(\mathbf{z}) = \log\sum_{i=1}^n
+        \exp\log k\!\left(\frac{\lVert\mathbf{z}-\mathbf{z}_i\rVert}{h}\right)
+        - \log n - d\log h - \log c_d,
+
+    with :math:`c_d` the kernel's normaliser (:func:`_log_kernel_norm`).
+    ``-inf`` where a bounded kernel puts no mass. The queries go in chunks
+    so that the distance matrix stays below ~32 MB.
+    """
+    n, d = Z_train.shape
+    log_const = -np.log(n) - d * np.log(h) - _log_kernel_norm(d, kernel)
+    chunk = max(1, 2**22 // n)
+    out = np.empty(len(Z_query))
+    for start in range(0, len(Z_query), chunk):
+        u2 = cdist(Z_query[start : start + chunk], Z_train, "sqeuclidean") / h**2
+        out[start : start + chunk] = _log_sum_exp(_log_kernel(u2, kernel)) + log_const
+    return out
+
+
 class KDEDetector(BaseDetector):
-    r"""A kernel density estimate (KDE) of the normal data (scikit-learn's ``KernelDensity``).
+    r"""A kernel density estimate (KDE) of the normal data, computed in the log domain.
 
     A non-parametric :math:`\hat\phi_0`: one kernel :math:`K` of width :math:`h`
     on every training sample. Features are first standardised with the mean
@@ -506,6 +582,16 @@ class KDEDetector(BaseDetector):
     which is a KDE with the diagonal bandwidth matrix :math:`h\,\mathrm{diag}(s)`.
     The anomaly score is :math:`-\log\hat\phi_0(\mathbf{x})`.
 
+    **Log-sum-exp.** In many dimensions every kernel value
+    :math:`K(\cdot)` is far below the smallest float (in 784 dimensions a
+    typical :math:`\lVert\mathbf{z}-\mathbf{z}_i\rVert^2/2h^2` is in the hundreds), so
+    the sum is computed as :math:`\log\sum_i e^{a_i} = m + \log\sum_i e^{a_i - m}`
+    with :math:`a_i = \log K(\cdot)` and :math:`m = \max_i a_i`: exact in any
+    dimension, with the nearest kernels dominating far from the data. (We do
+    the sum ourselves, over every training sample: scikit-learn's
+    ``KernelDensity`` prunes its tree with bounds that go wrong in a few tens
+    of dimensions; it agrees with ours in low dimension.)
+
     The bandwidth :math:`h` (in standardised units) is a number or a rule:
 
     * ``"scott"``: :math:`h = n^{-1/(d+4)}`;
@@ -513,7 +599,9 @@ class KDEDetector(BaseDetector):
 
       (both are optimal for Gaussian data and a Gaussian kernel with unit
       variances -- what standardisation gives -- and are scipy's and
-      scikit-learn's factors);
+      scikit-learn's factors; in high dimension both tend to 1, smaller than
+      the distances between samples, so the score there behaves like a soft
+      nearest-neighbour distance);
     * ``"cv"``: the :math:`h` of the grid :math:`h_\text{Scott}\times` 21
       log-spaced factors in [0.1, 10] that maximises the held-out
       log-likelihood in 5-fold cross-validation on the (normal) training data
@@ -526,9 +614,12 @@ class KDEDetector(BaseDetector):
         :math:`h` in standardised units, or the rule that chooses it.
     kernel : str, default "gaussian"
         One of "gaussian", "tophat", "epanechnikov", "exponential", "linear",
-        "cosine". Kernels with bounded support give density 0 far from the
-        data; there the log-density is floored at ``log(tiny)`` (about -708),
-        so scores stay finite (and equal).
+        "cosine" (scikit-learn's kernels, with the same normalisation).
+        Kernels with bounded support give density 0 far from the data; there
+        a density of exactly 0 is replaced by that of a single kernel of height
+        ``tiny`` (the smallest positive float) on one training sample, so
+        scores stay finite, equal, and above those of every point inside the
+        support (there a kernel value is at least about 1e-16).
 
     Attributes
     ----------
@@ -536,8 +627,8 @@ class KDEDetector(BaseDetector):
         :math:`h`, in standardised units.
     mean_, scale_ : ndarray (d,)
         :math:`m_j` and :math:`s_j` (a constant feature gets :math:`s_j = 1`).
-    kde_ : sklearn.neighbors.KernelDensity
-        Fitted on the standardised training data.
+    training_data_ : ndarray (n, d)
+        The standardised training data :math:`\mathbf{z}_i` (the kernel centres).
     cv_bandwidths_, cv_log_likelihood_ : ndarray (21,)
         Only with ``bandwidth="cv"``: the grid and the mean held-out
         log-likelihood (summed over a fold's samples) of each value.
@@ -599,25 +690,32 @@ class KDEDetector(BaseDetector):
         elif self.bandwidth == "silverman":
             h = (n * (d + 2) / 4.0) ** (-1.0 / (d + 4))
         elif self.bandwidth == "cv":
-            # KernelDensity.score(Z_heldout) is the held-out log-likelihood: GridSearchCV maximises it
             grid = scott * self._cv_factors
-            search = GridSearchCV(
-                KernelDensity(kernel=self.kernel),
-                {"bandwidth": grid},
-                cv=KFold(n_splits=min(5, n)),
-            ).fit(Z)
-            h = float(search.best_params_["bandwidth"])
+            folds = list(KFold(n_splits=min(5, n)).split(Z))
+            # mean over folds of the held-out log-likelihood (summed over the fold's samples)
+            self.cv_log_likelihood_ = np.array(
+                [
+                    np.mean([_kde_log_density(Z[test], Z[train], h, self.kernel).sum() for train, test in folds])
+                    for h in grid
+                ]
+            )
             self.cv_bandwidths_ = grid
-            self.cv_log_likelihood_ = search.cv_results_["mean_test_score"]
+            h = float(grid[np.argmax(self.cv_log_likelihood_)])
         else:
             h = float(self.bandwidth)
         self.bandwidth_ = float(h)
-        self.kde_ = KernelDensity(bandwidth=self.bandwidth_, kernel=self.kernel).fit(Z)
+        self.training_data_ = Z
+        # the floor of bounded kernels: one kernel of height `tiny` on one of the n samples
+        self._log_density_floor = np.log(np.finfo(np.float64).tiny) + _kde_log_density(
+            np.zeros((1, d)), np.zeros((1, d)), self.bandwidth_, self.kernel
+        )[0] - np.log(n)
 
     def _score(self, X):
-        log_density_z = self.kde_.score_samples((X - self.mean_) / self.scale_)
-        # floor log 0 (bounded kernels, far from the data) so that scores stay finite
-        log_density_z = np.maximum(log_density_z, np.log(np.finfo(np.float64).tiny))
+        Z = (X - self.mean_) / self.scale_
+        log_density_z = _kde_log_density(Z, self.training_data_, self.bandwidth_, self.kernel)
+        # density 0 (a bounded kernel, far from the data): the floor, so that scores stay finite
+        # (only there: a Gaussian's log-density is finite, however far below log(tiny) it is)
+        log_density_z = np.where(np.isneginf(log_density_z), self._log_density_floor, log_density_z)
         # change of variables z = (x - m) / s: phi_x(x) = phi_z(z) / prod_j s_j
         return -(log_density_z - np.log(self.scale_).sum())
 
