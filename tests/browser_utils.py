@@ -119,17 +119,23 @@ def read_metrics(widget):
     }
 
 
-def set_slider(widget, value, selector="input.adc-te-slider"):
-    """Set the threshold slider to ``value`` as a user would (fires ``input``).
+def set_slider(widget, position, selector="input.adc-te-slider"):
+    """Move the threshold slider to integer ``position`` as a user would (fires ``input``).
 
+    Position ``i`` selects the widget's ``slider_thresholds[i]``.
     ``selector``: ``input.adc-sm-slider`` for a ScoreMapExplorer.
     """
     widget.locator(selector).evaluate(
         "(el, v) => { el.value = String(v);"
         " el.dispatchEvent(new Event('input', {bubbles: true}));"
         " el.dispatchEvent(new Event('change', {bubbles: true})); }",
-        value,
+        int(position),
     )
+
+
+def shown_threshold(widget):
+    """The exact threshold a rendered widget holds (its model value), as a float."""
+    return float(widget.locator("[data-metric=threshold]").get_attribute("data-value"))
 
 
 def find_scoremap_widget(page, index=0, timeout=30_000):
@@ -240,6 +246,59 @@ ScoreMapExplorer(image, score_map, mask, title="Nanofibres: local-feature detect
 ScoreMapExplorer(big_image, big_map, title="A larger image, no mask", cmap="viridis")
 ```
 '''
+
+# data sets on which float arithmetic is unlucky (the unit tests and the browser test
+# run the same code): tenths, sums of 0.1, values near 1e-17 and 1e17 (neighbouring
+# doubles 16 apart), many ties, two levels only, a constant
+EDGE_SETUP = """\
+import numpy as np
+
+rng = np.random.default_rng(5)
+edge_labels = np.tile([0, 0, 1], 20)  # 60 samples, both classes
+edge_scores = {
+    "tenths": np.tile(np.arange(1, 11) / 10, 6),
+    "tenths_sum": np.cumsum(np.full(60, 0.1)),
+    "tiny": rng.integers(1, 30, 60) * 1e-17,
+    "huge": 1e17 + 16.0 * rng.integers(0, 5, 60),
+    "ties": np.round(rng.normal(0, 1, 60)),
+    "two_levels": np.where(rng.random(60) < 0.5, 0.3, 0.7),
+    "constant": np.full(60, 0.5),
+}
+yy, xx = np.mgrid[0:12, 0:16]
+edge_image = 0.2 + 0.6 * xx / 15
+edge_mask = (yy >= 3) & (yy < 7) & (xx >= 9) & (xx < 14)
+edge_maps = {
+    "tenths": ((xx + yy) % 10 + 1) / 10,
+    "tiny": (rng.random((12, 16)) + edge_mask) * 1e-17,
+    "huge": 1e17 + 16.0 * rng.integers(0, 4, (12, 16)) + 64.0 * edge_mask,
+    "ties": np.round(3 * rng.random((12, 16))) + edge_mask,
+    "two_levels": np.where(edge_mask, 0.75, 0.25),
+    "constant": np.full((12, 16), 0.3),
+}
+"""
+
+EDGE_PAGE = PAGE_HEADER + f'''
+
+# Slider ends on unlucky data
+
+```{{code-cell}} ipython3
+{EDGE_SETUP}
+from IPython.display import display
+from adcourse.course.widgets import ScoreMapExplorer, ThresholdExplorer
+
+for name, scores in edge_scores.items():
+    display(ThresholdExplorer(scores, edge_labels, title=name))
+for name, score_map in edge_maps.items():
+    display(ScoreMapExplorer(edge_image, score_map, edge_mask, title=name))
+```
+'''
+
+
+def edge_cases():
+    """The data of ``EDGE_SETUP``: ``(labels, {name: scores}, image, mask, {name: map})``."""
+    ns = {}
+    exec(EDGE_SETUP, ns)
+    return ns["edge_labels"], ns["edge_scores"], ns["edge_image"], ns["edge_mask"], ns["edge_maps"]
 
 
 def write_scratch_book(root, pages=None):

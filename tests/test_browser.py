@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from browser_utils import (
+    EDGE_PAGE,
     SCOREMAP_PAGE,
     SCOREMAP_SETUP,
     SCRATCH_PAGE,
@@ -24,7 +25,9 @@ from browser_utils import (
     read_scoremap,
     record_requests,
     serve,
+    edge_cases,
     set_slider,
+    shown_threshold,
 )
 
 pytestmark = [
@@ -37,7 +40,10 @@ CHAPTER_1 = "01-performance-measures.html"
 
 
 def _move_and_read(page, widget):
-    """Drive the slider with the keyboard; return metrics before / at both ends."""
+    """Drive the slider with the keyboard; return metrics before / at both ends.
+
+    Also returns the slider position and the exact threshold the widget holds at the end.
+    """
     before = read_metrics(widget)
     slider = widget.locator("input.adc-te-slider")
     slider.focus()
@@ -48,7 +54,7 @@ def _move_and_read(page, widget):
     for _ in range(5):
         page.keyboard.press("ArrowLeft")
     stepped = read_metrics(widget)
-    return before, low, high, stepped, float(slider.input_value())
+    return before, low, high, stepped, int(slider.input_value()), shown_threshold(widget)
 
 
 def _check_offline(urls):
@@ -67,7 +73,7 @@ def test_chapter1_threshold_explorer(built_book):
         page.goto(base + CHAPTER_1)
         widget = find_threshold_widget(page)
         assert widget.locator("svg.adc-te-hist-svg path").count() >= 2  # two histograms
-        before, low, high, stepped, _ = _move_and_read(page, widget)
+        before, low, high, stepped, _, _ = _move_and_read(page, widget)
         assert (low["tpr"], low["fpr"]) == ("1.000", "1.000")
         assert (high["tpr"], high["fpr"]) == ("0.000", "0.000")
         assert (before["tpr"], before["fpr"]) != (high["tpr"], high["fpr"])
@@ -79,9 +85,9 @@ def test_chapter1_threshold_explorer(built_book):
 
 @pytest.fixture(scope="module")
 def scratch_html(tmp_path_factory):
-    """A small book (course sphinx config): the threshold page + the score-map page, built once."""
+    """A small book (course sphinx config): threshold, score-map and edge-case pages, built once."""
     return build_scratch_book(tmp_path_factory.mktemp("scratch") / "book",
-                              pages={"index": SCRATCH_PAGE, "scoremap": SCOREMAP_PAGE})
+                              pages={"index": SCRATCH_PAGE, "scoremap": SCOREMAP_PAGE, "edges": EDGE_PAGE})
 
 
 @pytest.mark.book
@@ -93,6 +99,9 @@ def test_scratch_book_offline(scratch_html):
     scores = np.r_[rng.normal(0.0, 1.0, 400), rng.normal(2.0, 1.0, 100)]
     labels = np.r_[np.zeros(400, dtype=int), np.ones(100, dtype=int)]
     from adcourse import metrics
+    from adcourse.course.widgets import ThresholdExplorer
+
+    positions = ThresholdExplorer(scores, labels).slider_thresholds
 
     with serve(html) as base, launch_chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -109,7 +118,8 @@ def test_scratch_book_offline(scratch_html):
         shown = read_metrics(widget)
         assert (int(shown["tp"]), int(shown["fp"])) == (r.tp, r.fp)
 
-        before, low, high, stepped, value = _move_and_read(page, widget)
+        before, low, high, stepped, position, value = _move_and_read(page, widget)
+        assert position == positions.size - 1 - 5 and value == positions[position]
         assert (low["tpr"], low["fpr"]) == ("1.000", "1.000")
         assert (high["tpr"], high["fpr"], high["precision"]) == ("0.000", "0.000", "1.000")
         assert before["tpr"] != stepped["tpr"] or before["fpr"] != stepped["fpr"]
@@ -187,15 +197,21 @@ def test_scratch_book_scoremap(scratch_html):
         r, g, b, _ = at(widget, outer)
         assert r == g == b  # untouched grey image
 
+        assert slider.input_value() == str(w.levels.size)  # the top position: above every level
+        assert shown_threshold(widget) == w.slider_thresholds[-1]
         for _ in range(12):  # every step crosses one level of the map
             page.keyboard.press("ArrowLeft")
-        value = float(slider.input_value())
+        position = int(slider.input_value())
+        value = shown_threshold(widget)
+        assert position == w.levels.size - 12 and value == w.slider_thresholds[position]
         stepped = read_scoremap(widget)
         assert stepped["counts"] == expected(value)
+        assert stepped["counts"]["detected"] == int((q >= w.levels[position]).sum())
         assert 0 < stepped["counts"]["detected"] < h * wd
-        set_slider(widget, float(np.median(q)), selector="input.adc-sm-slider")
-        value = float(slider.input_value())
-        assert read_scoremap(widget)["counts"] == expected(value)
+        position = int(np.searchsorted(w.levels, np.median(q)))
+        set_slider(widget, position, selector="input.adc-sm-slider")
+        assert shown_threshold(widget) == w.slider_thresholds[position]
+        assert read_scoremap(widget)["counts"] == expected(w.slider_thresholds[position])
 
         # hovering a pixel of the heat map reads its score
         box = widget.locator("canvas.adc-sm-heat").bounding_box()
@@ -215,4 +231,87 @@ def test_scratch_book_scoremap(scratch_html):
         page.wait_for_load_state("networkidle")
         _check_offline(urls)
         # (the theme's own script declares THEBE_JS_URL twice on every page: not ours)
+        assert not [e for e in errors if "THEBE_JS_URL" not in e], errors
+
+
+@pytest.mark.book
+def test_scratch_book_slider_ends_on_unlucky_data(scratch_html):
+    """Home / End / one step back on both widgets, on data where float arithmetic is unlucky.
+
+    Home must detect everything and End nothing, exactly; the threshold each position gives
+    is the widget's ``slider_thresholds[position]`` to the bit, and the counts shown are
+    ``adcourse.metrics.rates`` at that threshold (the score map: of its quantised map).
+    """
+    from adcourse import metrics
+    from adcourse.course.widgets import ScoreMapExplorer, ThresholdExplorer
+
+    labels, score_sets, image, mask, map_sets = edge_cases()
+
+    def press_and_read(page, widget, slider, key, read):
+        slider.focus()
+        page.keyboard.press(key)
+        return int(slider.input_value()), shown_threshold(widget), read(widget)
+
+    with serve(scratch_html) as base, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "edges.html")
+
+        for i, (name, scores) in enumerate(score_sets.items()):
+            w = ThresholdExplorer(scores, labels)
+            thresholds = w.slider_thresholds
+            widget = find_threshold_widget(page, i)
+            assert widget.locator(".adc-te-heading").inner_text() == name
+            slider = widget.locator("input.adc-te-slider")
+            assert shown_threshold(widget) == w.threshold
+
+            def counts(shown):
+                return {k: int(shown[k]) for k in ("tp", "fp", "tn", "fn")}
+
+            def expected(t):
+                r = metrics.rates(scores, labels, t)
+                return {"tp": r.tp, "fp": r.fp, "tn": r.tn, "fn": r.fn}
+
+            assert counts(read_metrics(widget)) == expected(w.threshold), name
+            # End first: the initial position may already be 0 (then Home fires no event)
+            pos, t, shown = press_and_read(page, widget, slider, "End", read_metrics)
+            assert (pos, t) == (thresholds.size - 1, thresholds[-1]), name
+            assert counts(shown) == expected(t) == {"tp": 0, "fp": 0, "tn": 40, "fn": 20}, name
+            pos, t, shown = press_and_read(page, widget, slider, "Home", read_metrics)
+            assert (pos, t) == (0, thresholds[0]), name
+            assert counts(shown) == expected(t) == {"tp": 20, "fp": 40, "tn": 0, "fn": 0}, name
+            pos, t, shown = press_and_read(page, widget, slider, "End", read_metrics)
+            assert (pos, t) == (thresholds.size - 1, thresholds[-1]), name
+            assert counts(shown) == expected(t) == {"tp": 0, "fp": 0, "tn": 40, "fn": 20}, name
+            pos, t, shown = press_and_read(page, widget, slider, "ArrowLeft", read_metrics)
+            assert (pos, t) == (thresholds.size - 2, thresholds[-2]), name
+            assert counts(shown) == expected(t), name
+
+        for j, (name, score_map) in enumerate(map_sets.items()):
+            w = ScoreMapExplorer(image, score_map, mask)
+            q, thresholds = w.quantized_map, w.slider_thresholds
+            widget = find_scoremap_widget(page, j)
+            assert widget.locator(".adc-sm-heading").inner_text() == name
+            slider = widget.locator("input.adc-sm-slider")
+
+            def expected(t):
+                r = metrics.rates(q.ravel(), mask.ravel(), t)
+                return {"tp": r.tp, "fp": r.fp, "fn": r.fn, "tn": r.tn, "detected": r.tp + r.fp}
+
+            assert read_scoremap(widget)["counts"] == expected(w.threshold), name
+            # End first: the initial position may already be 0 (then Home fires no event)
+            pos, t, shown = press_and_read(page, widget, slider, "End", read_scoremap)
+            assert (pos, t) == (w.levels.size, thresholds[-1]), name
+            assert shown["counts"] == expected(t) and shown["counts"]["detected"] == 0, name
+            pos, t, shown = press_and_read(page, widget, slider, "Home", read_scoremap)
+            assert (pos, t) == (0, thresholds[0]), name
+            assert shown["counts"] == expected(t) and shown["counts"]["detected"] == q.size, name
+            pos, t, shown = press_and_read(page, widget, slider, "End", read_scoremap)
+            assert (pos, t) == (w.levels.size, thresholds[-1]), name
+            assert shown["counts"] == expected(t) and shown["counts"]["detected"] == 0, name
+            pos, t, shown = press_and_read(page, widget, slider, "ArrowLeft", read_scoremap)
+            assert (pos, t) == (w.levels.size - 1, thresholds[-2]), name
+            assert shown["counts"] == expected(t), name
+            assert shown["counts"]["detected"] == int((q == w.levels[-1]).sum()) > 0, name
         assert not [e for e in errors if "THEBE_JS_URL" not in e], errors

@@ -14,6 +14,7 @@ import pytest
 
 from adcourse import metrics
 from adcourse.course.widgets import ScoreMapExplorer, ThresholdExplorer, decode_array
+from browser_utils import edge_cases
 
 
 @pytest.fixture
@@ -53,8 +54,8 @@ def js_lookup(data, t):
 def _thresholds(w, score_map, n=40, seed=0):
     """Random values, every slider position, exact levels (ties) and the extremes."""
     rng = np.random.default_rng(seed)
-    lo, hi, step = w.slider_range
-    return np.r_[rng.uniform(lo - 1, hi + 1, n), lo + step * np.arange(0, round((hi - lo) / step) + 1),
+    positions = w.slider_thresholds
+    return np.r_[rng.uniform(positions[0] - 1, positions[-1] + 1, n), positions,
                  w.levels, rng.choice(w.quantized_map.ravel(), 20),
                  score_map.min(), score_map.max(), -1e9, 1e9]
 
@@ -130,15 +131,51 @@ def test_threshold_is_a_synced_trait(toy):
 def test_slider_reaches_detect_all_and_nothing_and_every_level(toy):
     image, score_map, mask = toy
     w = ScoreMapExplorer(image, score_map, mask)
-    lo, hi, step = w.slider_range
+    positions = w.slider_thresholds
+    lo, hi = positions[0], positions[-1]
+    assert (w._data["range"]["min"], w._data["range"]["max"]) == (lo, hi)  # the histogram's axis
     assert js_lookup(w._data, lo)["detected"] == mask.size
     assert (js_lookup(w._data, lo)["tpr"], js_lookup(w._data, lo)["fpr"]) == (1.0, 1.0)
     assert js_lookup(w._data, hi)["detected"] == 0
-    # positions lie half-way between levels: one position per level change
-    positions = lo + step * np.arange(257)
-    assert positions[-1] == pytest.approx(hi)
+    # positions lie half-way between levels, equally spaced: one position per level change
+    assert positions.size == 257
+    step = w.levels[1] - w.levels[0]
+    np.testing.assert_allclose(positions, w.levels[0] - step / 2 + step * np.arange(257), rtol=0, atol=1e-12)
     ks = [js_lookup(w._data, float(t))["k"] for t in positions]
     assert ks == list(range(257))
+
+
+@pytest.mark.parametrize("name", list(edge_cases()[4]))
+def test_slider_positions_exact_on_unlucky_maps(name):
+    """Position k detects exactly the pixels of level >= levels[k]; 0 all, the last none."""
+    _, _, image, mask, map_sets = edge_cases()
+    score_map = map_sets[name]
+    w = ScoreMapExplorer(image, score_map, mask)
+    levels, positions, q = w.levels, w.slider_thresholds, w.quantized_map
+    assert np.all(np.diff(levels) > 0) and levels.size <= 256
+    assert positions.size == levels.size + 1 and np.all(np.diff(positions) > 0)
+    assert np.all(levels[:-1] < positions[1:-1]) and np.all(positions[1:-1] <= levels[1:])
+    assert positions[0] <= levels[0] and positions[-1] > levels[-1]
+    np.testing.assert_array_equal(levels[decode_array(w._data["codes"])], q)
+    assert decode_array(w._data["lut"]).reshape(-1, 3).shape[0] == levels.size
+    for k, t in enumerate(positions):
+        op = js_lookup(w._data, float(t))
+        r = metrics.rates(q.ravel(), mask.ravel(), t)
+        assert op["k"] == k and op["detected"] == r.tp + r.fp == int((q >= t).sum()), (k, t)
+        expected = q >= levels[k] if k < levels.size else np.zeros(q.shape, bool)
+        np.testing.assert_array_equal(op["pixels"].reshape(q.shape), expected)
+    assert js_lookup(w._data, positions[0])["detected"] == q.size
+    assert js_lookup(w._data, positions[-1])["detected"] == 0
+
+
+def test_huge_map_levels_merge():
+    """1e17 + multiples of 16: neighbouring doubles, fewer than 256 distinct levels."""
+    _, _, image, mask, map_sets = edge_cases()
+    w = ScoreMapExplorer(image, map_sets["huge"], mask)
+    assert w.levels.size < 256
+    np.testing.assert_array_equal(np.unique(w.quantized_map), np.unique(map_sets["huge"]))
+    with pytest.raises(ValueError, match="score_map must be at most 1e"):
+        ScoreMapExplorer(image, np.where(mask, -1e301, 0.0))
 
 
 def test_without_mask(toy):
@@ -164,7 +201,7 @@ def test_all_normal_mask(toy):
 def test_constant_map(toy):
     image, _, mask = toy
     w = ScoreMapExplorer(image, np.full(image.shape, 0.3), mask)
-    lo, hi, _ = w.slider_range
+    lo, hi = w.slider_thresholds
     assert lo < 0.3 < hi
     assert w.threshold == 0.3 and w.detected_fraction == 1.0
     assert js_lookup(w._data, hi)["detected"] == 0 and js_lookup(w._data, lo)["tpr"] == 1.0

@@ -13,6 +13,7 @@ import pytest
 
 from adcourse import metrics
 from adcourse.course.widgets import ThresholdExplorer, decode_array, encode_array
+from browser_utils import edge_cases
 
 
 @pytest.fixture
@@ -94,11 +95,10 @@ def test_js_lookup_reproduces_exact_rates(toy):
     scores, labels = toy
     w = ThresholdExplorer(scores, labels)
     data = w._data
-    lo, hi, step = w.slider_range
+    positions = w.slider_thresholds
     rng = np.random.default_rng(0)
-    # random thresholds, slider grid values, and exact distinct scores (ties)
-    ts = np.r_[rng.uniform(lo, hi, 50), lo + step * rng.integers(0, 1001, 20),
-               rng.choice(scores, 20), lo, hi]
+    # random thresholds, every slider position, and exact distinct scores (ties)
+    ts = np.r_[rng.uniform(positions[0], positions[-1], 50), positions, rng.choice(scores, 20)]
     for t in ts:
         r = metrics.rates(scores, labels, t)
         op = js_operating_point(data, float(t))
@@ -108,12 +108,43 @@ def test_js_lookup_reproduces_exact_rates(toy):
 def test_slider_reaches_detect_all_and_nothing(toy):
     scores, labels = toy
     w = ThresholdExplorer(scores, labels)
-    lo, hi, step = w.slider_range
-    assert lo < scores.min() and hi > scores.max() and step > 0
+    positions = w.slider_thresholds
+    assert positions.size == 1001 and np.all(np.diff(positions) > 0)
+    lo, hi = positions[0], positions[-1]
+    assert lo < scores.min() and hi > scores.max()
+    assert (w._data["range"]["min"], w._data["range"]["max"]) == (lo, hi)  # the histogram's axis
+    # equally spaced: the thumb stays under the threshold line of the histogram
+    np.testing.assert_allclose(np.diff(positions), (hi - lo) / 1000, rtol=1e-9)
     assert js_operating_point(w._data, lo)["tpr"] == 1.0
     assert js_operating_point(w._data, lo)["fpr"] == 1.0
     assert js_operating_point(w._data, hi)["tp"] == 0
     assert js_operating_point(w._data, hi)["precision"] == 1.0
+
+
+@pytest.mark.parametrize("name", list(edge_cases()[1]))
+def test_slider_ends_are_exact_on_unlucky_data(name):
+    """Tenths, 1e-17, 1e17 (neighbouring doubles), ties, two levels, a constant."""
+    labels, score_sets, *_ = edge_cases()
+    scores = score_sets[name]
+    w = ThresholdExplorer(scores, labels)
+    positions = w.slider_thresholds
+    assert np.all(np.isfinite(positions)) and np.all(np.diff(positions) >= 0)
+    assert positions[0] <= scores.min() and positions[-1] > scores.max()
+    first, last = js_operating_point(w._data, positions[0]), js_operating_point(w._data, positions[-1])
+    assert (first["tp"], first["fp"]) == (20, 40) and (last["tp"], last["fp"]) == (0, 0)
+    for t in np.r_[positions[::50], positions[-3:], np.unique(scores)]:
+        r = metrics.rates(scores, labels, t)
+        op = js_operating_point(w._data, float(t))
+        assert op == {k: getattr(r, k) for k in op}, t
+    # the histogram and the axis exist (a narrow range of huge numbers gets fewer bins)
+    edges = decode_array(w._data["hist"]["edges"])
+    assert np.all(np.diff(edges) > 0)
+    assert decode_array(w._data["hist"]["normal"]).sum() == 40
+
+
+def test_huge_scores_rejected():
+    with pytest.raises(ValueError, match="scores must be at most 1e"):
+        ThresholdExplorer([0.0, 1e305, 2.0], [0, 1, 1])
 
 
 def test_payload_matches_metrics(toy):
@@ -173,7 +204,7 @@ def test_bad_bins():
 
 def test_constant_scores():
     w = ThresholdExplorer([0.5, 0.5, 0.5], [0, 1, 1])
-    lo, hi, _ = w.slider_range
+    lo, hi = w.slider_thresholds[[0, -1]]
     assert lo < 0.5 < hi
     assert js_operating_point(w._data, 0.5)["tpr"] == 1.0
 

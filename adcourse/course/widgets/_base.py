@@ -28,9 +28,12 @@ import anywidget
 import numpy as np
 import traitlets
 
-__all__ = ["encode_array", "decode_array", "PrecomputedWidget"]
+__all__ = ["encode_array", "decode_array", "check_span", "PrecomputedWidget"]
 
 _HERE = pathlib.Path(__file__).parent
+
+# largest magnitude of a score: beyond it the axis margins and spans could overflow
+_MAX_MAGNITUDE = 1e300
 
 # dtypes that both sides understand (JavaScript typed arrays of the same name)
 _DTYPES = {
@@ -77,6 +80,20 @@ def decode_array(packed):
     """Inverse of :func:`encode_array` (what the browser sees, as numpy)."""
     raw = base64.b64decode(packed["b64"])
     return np.frombuffer(raw, dtype=_DTYPES[packed["dtype"]]).reshape(packed["shape"])
+
+
+def check_span(lo, hi, name):
+    """``hi - lo`` for the scores ``name`` in ``[lo, hi]``; ValueError if so large it overflows.
+
+    The widgets widen the score range and step over it: with magnitudes up to
+    1e300 every such value stays a finite float64.
+    """
+    if max(abs(lo), abs(hi)) > _MAX_MAGNITUDE:
+        raise ValueError(
+            f"{name} must be at most {_MAX_MAGNITUDE:g} in magnitude, got values in "
+            f"[{lo:.3g}, {hi:.3g}]; rescale them (e.g. take their logarithm)"
+        )
+    return hi - lo
 
 
 def _read_esm(own_file):

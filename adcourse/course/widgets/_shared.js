@@ -45,8 +45,12 @@ function niceTicks(lo, hi, count = 5) {
   const step = (norm >= 5 ? 10 : norm >= 2 ? 5 : norm >= 1 ? 2 : 1) * mag;
   const first = Math.ceil(lo / step - 1e-9) * step;
   const ticks = [];
-  for (let v = first; v <= hi + step * 1e-9; v += step) {
-    ticks.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  // v = first + i * step (not v += step: near 1e17 a small step would not move v at all)
+  for (let i = 0; i <= 4 * count + 4; i++) {
+    const v = first + i * step;
+    if (v > hi + step * 1e-9) break;
+    const tick = Math.abs(v) < step * 1e-9 ? 0 : v;
+    if (ticks.length === 0 || tick > ticks[ticks.length - 1]) ticks.push(tick);
   }
   return ticks;
 }
@@ -136,16 +140,31 @@ function thresholdMarker(overlay, box, x, { regionClass, labelClass, color, line
   };
 }
 
-// The threshold slider under a histogram: range from the precomputed data, thumb centre
-// aligned with the histogram's x axis (the thumb is about 16 px wide).
-function thresholdSlider(parent, className, range, hist) {
+// The threshold slider under a histogram. Its positions are the integers 0..n-1: position i
+// selects the precomputed threshold thresholds[i] (ascending; Python made the first one
+// detect everything and the last one nothing, exactly), so both ends are exact whatever the
+// float rounding. The thumb centre is aligned with the histogram's x axis (thumb ~16 px wide).
+function thresholdSlider(parent, className, thresholds, hist) {
   const slider = htmlEl("input", className, "", parent);
   slider.type = "range";
-  slider.min = String(range.min);
-  slider.max = String(range.max);
-  slider.step = String(range.step);
+  slider.min = "0";
+  slider.max = String(thresholds.length - 1);
+  slider.step = "1";
   slider.setAttribute("aria-label", "threshold");
   slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
   slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
   return slider;
+}
+
+// Text of a threshold on an axis [lo, hi] that must tell values `resolution` apart:
+// fixed decimals for ordinary numbers, significant digits for very large or small ones.
+function thresholdFormatter(lo, hi, resolution) {
+  const mag = Math.max(Math.abs(lo), Math.abs(hi));
+  const decimals = Math.max(0, Math.ceil(-Math.log10(resolution)));
+  const plain = mag < 1e6 && (mag >= 1e-3 || mag === 0) && decimals <= 6;
+  const digits = Math.max(2, Math.min(17, Math.ceil(Math.log10(mag / resolution)) + 1));
+  return (t) => {
+    if (!Number.isFinite(t)) return String(t);
+    return plain ? t.toFixed(decimals) : t.toPrecision(digits);
+  };
 }

@@ -35,7 +35,8 @@ function smLoadData(model) {
     geAll: decodeArray(d.ge_all), // geAll[k]: pixels with level >= levels[k]
     lut: decodeArray(d.lut), // 256 x RGB colours of the heat map
     nPixels: d.n_pixels,
-    range: d.range,
+    range: d.range, // the score axis
+    slider: decodeArray(d.slider), // threshold of slider position k: detects levels >= levels[k]
     downsample: d.downsample,
     originalShape: d.original_shape,
     hasMask: "mask" in d,
@@ -63,15 +64,6 @@ function smOperatingPoint(data, t) {
     op.fpr = data.nNorm > 0 ? op.fp / data.nNorm : NaN;
   }
   return op;
-}
-
-function smFormatter(step) {
-  const decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10(step)) + 1));
-  return (t) => {
-    if (!Number.isFinite(t)) return String(t);
-    if (Math.abs(t) >= 1e6) return t.toPrecision(5);
-    return t.toFixed(decimals);
-  };
 }
 
 // Outline (pixel edges) of the set {inside[p] != 0} of a w x h grid, scaled by s,
@@ -251,7 +243,8 @@ function smHistogram(root, data, state) {
 // ---------------------------------------------------------------- widget
 function render({ model, el }) {
   const data = smLoadData(model);
-  const fmtT = smFormatter(data.range.step);
+  const nLevels = data.levels.length;
+  const fmtT = thresholdFormatter(data.range.min, data.range.max, (data.range.max - data.range.min) / nLevels / 10);
   const { w, h } = data;
   const n = w * h;
   const state = { log: false };
@@ -295,7 +288,7 @@ function render({ model, el }) {
   // ---- histogram, slider, numbers
   const hist = smHistogram(root, data, state);
   const controls = htmlEl("div", "adc-sm-controls", "", root);
-  const slider = thresholdSlider(controls, "adc-sm-slider", data.range, hist);
+  const slider = thresholdSlider(controls, "adc-sm-slider", data.slider, hist);
 
   const stats = htmlEl("div", "adc-sm-stats", "", root);
   const cells = {};
@@ -368,13 +361,14 @@ function render({ model, el }) {
   function update() {
     const t = model.get("threshold");
     const op = smOperatingPoint(data, t);
-    if (Number(slider.value) !== t) slider.value = String(t); // the slider snaps to its step
+    slider.value = String(op.k); // position k detects exactly what t detects (no event fired)
     hist.update(t);
     if (op.k !== lastK) { // detections change only when t crosses a level
       paint(op);
       lastK = op.k;
     }
     cells.threshold.textContent = fmtT(t);
+    cells.threshold.dataset.value = String(t); // the exact value, as the model has it
     cells.detected.textContent = `${fmt(100 * op.fraction, 2)} %`;
     if (data.hasMask) {
       cells.tpr.textContent = fmt(op.tpr, 3);
@@ -407,7 +401,7 @@ function render({ model, el }) {
   }
 
   slider.addEventListener("input", () => {
-    model.set("threshold", Number(slider.value));
+    model.set("threshold", data.slider[Number(slider.value)]);
     model.save_changes();
   });
   logBox.addEventListener("change", () => {

@@ -10,7 +10,7 @@ import traitlets
 
 from adcourse import metrics
 from adcourse.validation import _as_float_array, _check_finite
-from adcourse.course.widgets._base import PrecomputedWidget, encode_array
+from adcourse.course.widgets._base import PrecomputedWidget, check_span, decode_array, encode_array
 
 __all__ = ["ScoreMapExplorer"]
 
@@ -91,6 +91,41 @@ def _colormap_lut(cmap):
     return np.rint(rgba[:, :3] * 255).astype(np.uint8)
 
 
+def _quantize(smap, lut):
+    """Quantise ``smap`` to at most 256 equally spaced levels; return (levels, codes, lut).
+
+    Levels that coincide in float64 (a narrow range of large numbers, e.g. 1e17
+    + small integers) are merged, so ``levels`` is strictly increasing and
+    ``levels[codes]`` is the quantised map; ``lut`` keeps one colour per level.
+    """
+    lo, hi = float(smap.min()), float(smap.max())
+    check_span(lo, hi, "score_map")
+    if hi == lo:
+        return np.array([lo]), np.zeros(smap.shape, dtype=np.uint8), lut[:1]
+    step = (hi - lo) / (_N_LEVELS - 1)
+    raw_codes = np.clip(np.rint((smap - lo) / step), 0, _N_LEVELS - 1).astype(np.intp)
+    levels, first, merged = np.unique(lo + np.arange(_N_LEVELS) * step, return_index=True, return_inverse=True)
+    return levels, merged[raw_codes].astype(np.uint8), lut[first]
+
+
+def _slider_thresholds(levels):
+    r"""Threshold of each slider position :math:`k = 0, \dots, L` for ``L`` levels.
+
+    Position :math:`k` lies half-way between levels :math:`k-1` and :math:`k`
+    (below the lowest level for :math:`k = 0`, above the highest for
+    :math:`k = L`), so it detects exactly the pixels of code :math:`\ge k`.
+    Where float rounding puts a half-way point on level :math:`k-1`, the
+    position takes level :math:`k` itself; the top one is above the last level
+    by at least one float. Hence :math:`\ell_{k-1} < t_k \le \ell_k`, exactly.
+    """
+    step = levels[1] - levels[0] if levels.size > 1 else 1.0
+    half = np.minimum(levels[:-1] + np.diff(levels) / 2, levels[1:])
+    inner = np.where(half > levels[:-1], half, levels[1:])
+    bottom = min(levels[0] - step / 2, levels[0])
+    top = max(levels[-1] + step / 2, np.nextafter(levels[-1], np.inf))
+    return np.r_[bottom, inner, top]
+
+
 class ScoreMapExplorer(PrecomputedWidget):
     r"""Move a threshold over a pixel anomaly map and watch the detected region.
 
@@ -123,6 +158,15 @@ class ScoreMapExplorer(PrecomputedWidget):
     agree. Quantisation moves a pixel's score by at most half a level
     (:math:`(\max-\min)/510`); for the rates of the original map use
     ``metrics.rates(score_map.ravel(), mask.ravel(), t)``.
+
+    **The slider** has one integer position per level plus one: position
+    :math:`k` selects the threshold half-way between :math:`\ell_{k-1}` and
+    :math:`\ell_k` (:attr:`slider_thresholds`), which detects exactly the
+    pixels of level :math:`\ge \ell_k`; position 0 detects every pixel and
+    the last one none, exactly, whatever the float rounding. Moving the slider
+    sets ``threshold`` to that value. (Levels that coincide in float64, as
+    for a narrow range of very large scores, are merged: there are then fewer
+    than 256.)
 
     **Large images**: a side longer than ``max_size`` (256 by default) is
     reduced by the smallest integer factor :math:`f` that fits, over
@@ -231,15 +275,11 @@ class ScoreMapExplorer(PrecomputedWidget):
         self._downsample = factor
         self._original_shape = original_shape
 
-        lo, hi = float(smap.min()), float(smap.max())
-        step = (hi - lo) / (_N_LEVELS - 1) if hi > lo else 1.0
-        levels = lo + np.arange(_N_LEVELS) * step
-        codes = np.zeros(smap.shape, dtype=np.uint8) if hi == lo else np.clip(
-            np.rint((smap - lo) / step), 0, _N_LEVELS - 1).astype(np.uint8)
+        levels, codes, lut = _quantize(smap, lut)
         self._levels, self._codes, self._mask = levels, codes, gt
         self._quantized = levels[codes]
 
-        data = self._precompute(img, codes, levels, gt, lut, step)
+        data = self._precompute(img, codes, levels, gt, lut)
         data["original_shape"] = [int(n) for n in original_shape]
         data["downsample"] = factor
         if threshold is None:
@@ -253,13 +293,15 @@ class ScoreMapExplorer(PrecomputedWidget):
         )
 
     @staticmethod
-    def _precompute(img, codes, levels, gt, lut, step):
+    def _precompute(img, codes, levels, gt, lut):
         h, w = codes.shape
-        # ge[k] = number of pixels with level >= levels[k]; ge[N_LEVELS] = 0
-        per_level = np.bincount(codes.ravel(), minlength=_N_LEVELS)
+        n_levels = levels.size
+        # ge[k] = number of pixels with level >= levels[k]; ge[n_levels] = 0
+        per_level = np.bincount(codes.ravel(), minlength=n_levels)
         ge_all = np.r_[np.cumsum(per_level[::-1])[::-1], 0]
+        slider = _slider_thresholds(levels)
         data = {
-            "version": 1,
+            "version": 2,
             "height": int(h),
             "width": int(w),
             "image": encode_array(np.rint(img * 255), "uint8"),
@@ -268,18 +310,12 @@ class ScoreMapExplorer(PrecomputedWidget):
             "ge_all": encode_array(ge_all, "int32"),
             "lut": encode_array(lut, "uint8"),
             "n_pixels": int(h * w),
-            # slider positions sit half-way between levels: every step changes
-            # the detections, and no position is ambiguous w.r.t. ">="
-            "range": {
-                "min": float(levels[0] - step / 2),
-                "max": float(levels[-1] + step / 2),
-                "step": float(step),
-            },
+            # the score axis, and the threshold of each slider position 0..n_levels
+            "range": {"min": float(slider[0]), "max": float(slider[-1])},
+            "slider": encode_array(slider, "float64"),
         }
-        if not np.any(codes):  # constant map: one level, two slider positions
-            data["range"] = {"min": float(levels[0] - 0.5), "max": float(levels[0] + 0.5), "step": 1.0}
         if gt is not None:
-            per_level_pos = np.bincount(codes[gt], minlength=_N_LEVELS)
+            per_level_pos = np.bincount(codes[gt], minlength=n_levels)
             ge_pos = np.r_[np.cumsum(per_level_pos[::-1])[::-1], 0]
             data["mask"] = encode_array(gt, "uint8")
             data["ge_anomalous"] = encode_array(ge_pos, "int32")
@@ -332,7 +368,7 @@ class ScoreMapExplorer(PrecomputedWidget):
 
     @property
     def levels(self):
-        """The 256 score levels of the quantised map, ascending."""
+        """The score levels of the quantised map, strictly ascending (at most 256)."""
         return self._levels.copy()
 
     @property
@@ -341,7 +377,10 @@ class ScoreMapExplorer(PrecomputedWidget):
         return self._downsample
 
     @property
-    def slider_range(self):
-        """``(min, max, step)`` of the slider, in score units."""
-        r = self._data["range"]
-        return r["min"], r["max"], r["step"]
+    def slider_thresholds(self):
+        r"""The threshold of each slider position: ``len(levels) + 1`` values, increasing.
+
+        Position :math:`k` detects exactly the pixels of level :math:`\ge \ell_k`:
+        0 detects every pixel, the last one none.
+        """
+        return decode_array(self._data["slider"]).copy()

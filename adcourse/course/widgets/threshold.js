@@ -20,7 +20,8 @@ function loadData(model) {
     edges: decodeArray(d.hist.edges),
     histNormal: decodeArray(d.hist.normal),
     histAnomalous: decodeArray(d.hist.anomalous),
-    range: d.range,
+    range: d.range, // the score axis
+    slider: decodeArray(d.slider), // threshold of each slider position, ascending
   };
 }
 
@@ -38,15 +39,6 @@ function operatingPoint(data, t) {
     fpr: fp / data.nNeg,
     precision: detections > 0 ? tp / detections : 1.0,
     f1: (2 * tp) / (detections + data.nPos),
-  };
-}
-
-function thresholdFormatter(range) {
-  const decimals = Math.max(0, Math.min(6, Math.ceil(-Math.log10(range.step))));
-  return (t) => {
-    if (!Number.isFinite(t)) return String(t);
-    if (Math.abs(t) >= 1e6) return t.toPrecision(5);
-    return t.toFixed(decimals);
   };
 }
 
@@ -147,7 +139,7 @@ function buildRoc(root, data, onPick) {
       const dd = (x(data.fp[i] / data.nNeg) - px) ** 2 + (y(data.tp[i] / data.nPos) - py) ** 2;
       if (dd < bestD) { bestD = dd; best = i; }
     }
-    onPick(best < 0 ? data.range.max : data.scores[best]);
+    onPick(best < 0 ? data.slider[data.slider.length - 1] : data.scores[best]);
   });
 
   function update(op) {
@@ -203,7 +195,8 @@ function buildTable(root) {
 // ---------------------------------------------------------------- widget
 function render({ model, el }) {
   const data = loadData(model);
-  const fmtT = thresholdFormatter(data.range);
+  const nSteps = data.slider.length - 1;
+  const fmtT = thresholdFormatter(data.range.min, data.range.max, (data.range.max - data.range.min) / nSteps);
   const state = { density: false };
 
   const root = htmlEl("div", "adc-widget adc-te", "", el);
@@ -215,7 +208,7 @@ function render({ model, el }) {
   const hist = buildHistogram(left, data, model.get("score_name"), state);
 
   const controls = htmlEl("div", "adc-te-controls", "", left);
-  const slider = thresholdSlider(controls, "adc-te-slider", data.range, hist);
+  const slider = thresholdSlider(controls, "adc-te-slider", data.slider, hist);
   const setThreshold = (t) => {
     model.set("threshold", t);
     model.save_changes();
@@ -231,15 +224,18 @@ function render({ model, el }) {
   function update() {
     const t = model.get("threshold");
     const op = operatingPoint(data, t);
-    if (Number(slider.value) !== t) slider.value = String(t); // the slider snaps to its step
+    // a threshold set from Python: the thumb goes to the first position whose threshold
+    // is >= t (setting the value fires no event)
+    if (data.slider[Number(slider.value)] !== t) slider.value = String(Math.min(lowerBound(data.slider, t), nSteps));
     hist.update(t);
     roc.update(op);
     cells.threshold.textContent = fmtT(t);
+    cells.threshold.dataset.value = String(t); // the exact value, as the model has it
     for (const k of ["tpr", "fpr", "precision", "f1"]) cells[k].textContent = fmt(op[k], 3);
     for (const k of ["tp", "fp", "tn", "fn"]) cells[k].textContent = String(op[k]);
   }
 
-  slider.addEventListener("input", () => setThreshold(Number(slider.value)));
+  slider.addEventListener("input", () => setThreshold(data.slider[Number(slider.value)]));
   density.addEventListener("change", () => {
     state.density = density.checked;
     hist.draw();

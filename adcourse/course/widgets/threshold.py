@@ -9,13 +9,13 @@ import traitlets
 
 from adcourse import metrics
 from adcourse.validation import check_scores_labels
-from adcourse.course.widgets._base import PrecomputedWidget, encode_array
+from adcourse.course.widgets._base import PrecomputedWidget, check_span, decode_array, encode_array
 
 __all__ = ["ThresholdExplorer"]
 
-# slider range = [min score, max score] widened by this fraction of the span on
-# each side, so that "detect everything" and "detect nothing" are reachable
+# the score axis = [min score, max score] widened by this fraction of the span on each side
 _MARGIN = 0.03
+# the slider has _SLIDER_STEPS + 1 integer positions: equally spaced thresholds over the axis
 _SLIDER_STEPS = 1000
 
 
@@ -35,10 +35,20 @@ class ThresholdExplorer(PrecomputedWidget):
     distinct score :math:`s_i` (ascending), the exact counts
     :math:`TP_i = \#\{\text{anomalies with score} \ge s_i\}` and :math:`FP_i`.
     The browser finds the first :math:`s_i \ge \gamma` by binary search, so it
-    shows the exact rates for any slider value without a kernel: the widget
+    shows the exact rates for any threshold without a kernel: the widget
     stays interactive in the static book. In Jupyter, ``threshold`` is synced
     both ways: moving the slider updates it in Python, and setting it in Python
     moves the slider.
+
+    **The slider** has integer positions :math:`0, \dots, 1000`; position
+    :math:`p` selects the precomputed threshold :math:`\gamma_p`
+    (:attr:`slider_thresholds`, equally spaced over the score axis, so the
+    thumb stays under the threshold line of the histogram). The ends are exact
+    by construction: :math:`\gamma_0 \le \min_i s_i` (everything detected)
+    and :math:`\gamma_{1000} > \max_i s_i` (nothing detected), whatever the
+    float rounding. Moving the slider sets ``threshold`` to exactly
+    :math:`\gamma_p`; a threshold set from Python is shown as it is (rates
+    included) with the thumb at the first position :math:`\gamma_p \ge \gamma`.
 
     Parameters
     ----------
@@ -61,6 +71,8 @@ class ThresholdExplorer(PrecomputedWidget):
     ----------
     threshold : float
         The current threshold (synced with the slider).
+    slider_thresholds : ndarray of shape (1001,)
+        The threshold of each slider position, non-decreasing.
     rates : adcourse.metrics.Rates
         Every count and rate at the current threshold; ``tpr``, ``fpr``,
         ``precision`` and ``f1`` are shortcuts to its fields.
@@ -76,7 +88,8 @@ class ThresholdExplorer(PrecomputedWidget):
     Notes
     -----
     The payload grows with the number of distinct scores (16 bytes each,
-    base64-encoded): about 200 kB for 10 000 distinct scores. The ROC curve
+    base64-encoded): about 200 kB for 10 000 distinct scores, plus 11 kB for
+    the slider thresholds. The ROC curve
     is drawn with at most about 2000 vertices; the rates are always exact.
 
     Examples
@@ -134,15 +147,24 @@ class ThresholdExplorer(PrecomputedWidget):
         try:
             edges = np.histogram_bin_edges(s, bins=bins)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"bins must be a positive int or increasing edges, got {bins!r}: {exc}") from exc
+            if not (isinstance(bins, (int, np.integer)) and bins > 0):
+                raise ValueError(f"bins must be a positive int or increasing edges, got {bins!r}: {exc}") from exc
+            # a narrow range of very large scores: as many bins as float64 tells apart
+            edges = np.unique(np.linspace(s.min(), s.max(), int(bins) + 1))
         h_neg, _ = np.histogram(s[y == 0], bins=edges)
         h_pos, _ = np.histogram(s[y == 1], bins=edges)
 
         lo, hi = float(min(s.min(), edges[0])), float(max(s.max(), edges[-1]))
-        span = hi - lo if hi > lo else max(abs(hi), 1.0)
+        span = check_span(lo, hi, "scores")
+        span = span if span > 0 else max(abs(hi), 1.0)
         lo, hi = lo - _MARGIN * span, hi + _MARGIN * span
+        slider = np.linspace(lo, hi, _SLIDER_STEPS + 1)
+        # exact ends, whatever the rounding: position 0 detects every sample, the last none
+        slider[0] = min(slider[0], s.min())
+        slider[-1] = max(slider[-1], np.nextafter(s.max(), np.inf))
+        slider = np.maximum.accumulate(slider)
         return {
-            "version": 1,
+            "version": 2,
             "scores": encode_array(uniq, "float64"),
             "tp": encode_array(tp, "int32"),
             "fp": encode_array(fp, "int32"),
@@ -154,7 +176,9 @@ class ThresholdExplorer(PrecomputedWidget):
                 "normal": encode_array(h_neg, "int32"),
                 "anomalous": encode_array(h_pos, "int32"),
             },
-            "range": {"min": lo, "max": hi, "step": (hi - lo) / _SLIDER_STEPS},
+            # the score axis, and the threshold of each slider position
+            "range": {"min": float(slider[0]), "max": float(slider[-1])},
+            "slider": encode_array(slider, "float64"),
         }
 
     # ------------------------------------------------------------ read-only
@@ -189,7 +213,6 @@ class ThresholdExplorer(PrecomputedWidget):
         return self._data["auc"]
 
     @property
-    def slider_range(self):
-        """``(min, max, step)`` of the slider, in score units."""
-        r = self._data["range"]
-        return r["min"], r["max"], r["step"]
+    def slider_thresholds(self):
+        """The threshold of each slider position (0 = everything detected, last = nothing)."""
+        return decode_array(self._data["slider"]).copy()
