@@ -12,6 +12,10 @@ True
 
 External estimators (scikit-learn, PyOD) enter through :class:`External`,
 which turns their own score into ours (higher = more anomalous).
+
+:func:`one_class` runs the **one-class protocol** of chapters 2 and 6-10 (each
+class of a labelled data set normal in turn, several seeds) and returns a
+:class:`OneClassTable` of AUROCs with their spread over the seeds.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import numpy as np
 from adcourse import metrics
 from adcourse.validation import check_vectors
 
-__all__ = ["External", "compare", "Table"]
+__all__ = ["External", "compare", "Table", "one_class", "OneClassTable"]
 
 _LABELS = {"auroc": "AUROC", "image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pro": "PRO"}
 
@@ -225,3 +229,153 @@ def compare(methods, datasets, fitted=None):
             rows.append(row)
     measures = ("image_auroc", "pixel_auroc", "pro") if images else ("auroc",)
     return Table(rows, measures)
+
+
+# --------------------------------------------------------------------------- #
+# the one-class protocol: every class normal in turn, several seeds
+# --------------------------------------------------------------------------- #
+@dataclass(repr=False)
+class OneClassTable:
+    """Results of :func:`one_class`: ``auroc[m, c, s]`` for method ``m``, normal class ``c``, seed ``s``.
+
+    The **spread** is the sample standard deviation (``ddof=1``) over the seeds:
+    of a class's AUROC (:meth:`class_spread`), or of the mean over the classes
+    (:meth:`spread`). A failed run is NaN in ``auroc`` and its message is in
+    ``errors[(method, class, seed)]``.
+    """
+
+    methods: list
+    classes: list
+    seeds: list
+    auroc: np.ndarray
+    seconds: np.ndarray
+    errors: dict = field(default_factory=dict)
+
+    def _index(self, method):
+        try:
+            return self.methods.index(method)
+        except ValueError:
+            raise KeyError(f"no method {method!r}; the table has {self.methods}") from None
+
+    @staticmethod
+    def _sd(values, axis=-1):
+        return np.std(values, axis=axis, ddof=1) if np.shape(values)[axis] > 1 else np.zeros(np.shape(values)[:-1])
+
+    def class_mean(self, method):
+        """Mean AUROC of each class over the seeds, shape (n_classes,)."""
+        return self.auroc[self._index(method)].mean(axis=1)
+
+    def class_spread(self, method):
+        """Standard deviation of each class's AUROC over the seeds, shape (n_classes,)."""
+        return self._sd(self.auroc[self._index(method)])
+
+    def per_seed(self, method):
+        """Mean AUROC over the classes, one value per seed, shape (n_seeds,)."""
+        return self.auroc[self._index(method)].mean(axis=0)
+
+    def mean(self, method):
+        """Mean AUROC over all classes and seeds."""
+        return float(self.per_seed(method).mean())
+
+    def spread(self, method):
+        """Standard deviation over the seeds of the mean AUROC over the classes."""
+        return float(self._sd(self.per_seed(method)))
+
+    def time(self, method):
+        """Fit + score seconds of one method, summed over classes and seeds."""
+        return float(self.seconds[self._index(method)].sum())
+
+    def frame(self, digits=3):
+        """A pandas DataFrame: one row per method, "mean ± sd" per class, the overall mean and the time."""
+        import pandas as pd
+
+        rows = {}
+        for m in self.methods:
+            cells = [f"{a:.{digits}f} ± {b:.{digits}f}" for a, b in zip(self.class_mean(m), self.class_spread(m))]
+            cells.append(f"{self.mean(m):.{digits}f} ± {self.spread(m):.{digits}f}")
+            cells.append(f"{self.time(m):.1f}")
+            rows[m] = cells
+        columns = [str(c) for c in self.classes] + ["mean", "time (s)"]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+    def __repr__(self):
+        return str(self)
+
+    def __str__(self):
+        width = max(len(m) for m in self.methods) + 2
+        lines = [f"{'':{width}}{'mean AUROC':>12}{'sd (seeds)':>12}{'time (s)':>10}"]
+        for m in self.methods:
+            lines.append(f"{m:{width}}{self.mean(m):12.3f}{self.spread(m):12.3f}{self.time(m):10.1f}")
+        return "\n".join(lines)
+
+    def _repr_html_(self):
+        note = (f"<p><small>AUROC, mean ± standard deviation over {len(self.seeds)} seeds (split and "
+                "model); mean: over the classes; time: fit + score, summed.</small></p>")
+        return ('<div style="overflow-x: auto">' + self.frame().to_html() + "</div>" + note)
+
+
+def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="vectors"):
+    """The one-class protocol: each class normal in turn, for several seeds; AUROC of every run.
+
+    For every normal class ``c`` and seed ``s``: ``split = loader(c, random_state=s)``
+    (a :class:`adcourse.data.DigitsSplit`-like object: ``X_train``/``X_test`` or
+    ``images_train``/``images_test``, and ``y_test`` with 1 = not class ``c``);
+    each method's detector is made fresh, its ``random_state`` (if it has one)
+    set to ``s``, fitted on the normal training data and scored on the test set.
+
+    Parameters
+    ----------
+    methods : dict name -> callable returning a fresh detector
+        As for :func:`compare` (e.g. ``{"kNN": KNNDetector}``).
+    loader : callable ``(normal_class, random_state=seed) -> split``
+        e.g. ``adcourse.data.load_digits_oneclass`` or
+        ``functools.partial(load_digits_oneclass, size=28)`` for networks that
+        need larger images.
+    classes : iterable, default range(10)
+        The classes taken as normal in turn.
+    seeds : iterable of int, default (0, 1, 2)
+        Seeds of the split and of the detectors (at least 3 for a spread that means something).
+    inputs : {"vectors", "images"}, default "vectors"
+        Feed the detectors ``X_train`` / ``X_test`` (n, d), or ``images_train`` /
+        ``images_test`` (n, H, W).
+
+    Returns
+    -------
+    OneClassTable
+
+    Examples
+    --------
+    >>> from adcourse.data import load_digits_oneclass
+    >>> from adcourse.vectors.distance import KNNDetector
+    >>> t = one_class({"kNN": KNNDetector}, load_digits_oneclass, classes=[0, 1], seeds=[0, 1])
+    >>> t.auroc.shape, round(t.mean("kNN"), 2) > 0.9
+    ((1, 2, 2), True)
+    """
+    if inputs not in ("vectors", "images"):
+        raise ValueError(f"inputs must be 'vectors' or 'images', got {inputs!r}")
+    if not callable(loader):
+        raise TypeError(f"loader must be callable as loader(normal_class, random_state=seed), got {loader!r}")
+    classes, seeds = list(classes), [int(s) for s in seeds]
+    if not classes or not seeds:
+        raise ValueError(f"classes and seeds must not be empty, got {classes} and {seeds}")
+    names = list(methods)
+    auroc = np.full((len(names), len(classes), len(seeds)), np.nan)
+    seconds = np.zeros_like(auroc)
+    errors = {}
+    train_key, test_key = ("X_train", "X_test") if inputs == "vectors" else ("images_train", "images_test")
+    for ci, c in enumerate(classes):
+        for si, seed in enumerate(seeds):
+            split = loader(c, random_state=seed)
+            train, test, y = getattr(split, train_key), getattr(split, test_key), split.y_test
+            for mi, name in enumerate(names):
+                t0 = time.perf_counter()
+                try:
+                    det = methods[name]()
+                    if hasattr(det, "get_params") and "random_state" in det.get_params(deep=False):
+                        det.set_params(random_state=seed)
+                    scores = det.fit(train).anomaly_score(test)
+                    auroc[mi, ci, si] = metrics.roc_auc(scores, y)
+                except Exception as exc:  # one failure must not hide the other results
+                    errors[(name, c, seed)] = f"{type(exc).__name__}: {exc}"
+                seconds[mi, ci, si] = time.perf_counter() - t0
+    return OneClassTable(names, classes, seeds, auroc, seconds, errors)

@@ -87,3 +87,63 @@ def test_fitted_detectors_are_scored_without_refitting(datasets):
     assert table.value("g", "blobs", "auroc") == expected
     with pytest.raises(ValueError, match="not \\(method, data set\\) pairs"):
         compare({"g": Counting}, datasets, fitted={("g", "nope"): (det, 1.0)})
+
+
+# --------------------------------------------------------------------------- #
+# the one-class protocol
+# --------------------------------------------------------------------------- #
+def test_one_class_protocol_matches_a_hand_computation():
+    from adcourse.compare import one_class
+    from adcourse.data import load_digits_oneclass
+    from adcourse.vectors.distance import KNNDetector
+    from adcourse.vectors.isolation import IsolationForestDetector
+
+    methods = {"kNN": KNNDetector, "IF": lambda: IsolationForestDetector(n_estimators=30)}
+    t = one_class(methods, load_digits_oneclass, classes=[1, 7], seeds=[0, 1, 2])
+    assert t.auroc.shape == (2, 2, 3) and np.isfinite(t.auroc).all() and not t.errors
+    # one cell by hand: class 7, seed 2; the detector's random_state is set to the seed
+    split = load_digits_oneclass(7, random_state=2)
+    det = IsolationForestDetector(n_estimators=30, random_state=2).fit(split.X_train)
+    assert t.auroc[1, 1, 2] == metrics.roc_auc(det.anomaly_score(split.X_test), split.y_test)
+    # summaries: mean over classes per seed, then mean and sample sd over the seeds
+    per_seed = t.auroc[0].mean(axis=0)
+    assert t.mean("kNN") == pytest.approx(per_seed.mean())
+    assert t.spread("kNN") == pytest.approx(per_seed.std(ddof=1))
+    np.testing.assert_allclose(t.class_spread("kNN"), t.auroc[0].std(axis=1, ddof=1))
+    assert t.spread("IF") > 0  # different seeds, different splits and forests
+    frame = t.frame()
+    assert list(frame.columns) == ["1", "7", "mean", "time (s)"] and "±" in frame.loc["kNN", "mean"]
+    assert "kNN" in str(t) and "<table" in t._repr_html_()
+
+
+def test_one_class_images_errors_and_bad_arguments():
+    from functools import partial
+
+    from adcourse.compare import one_class
+    from adcourse.data import load_digits_oneclass
+
+    seen = []
+
+    class Shape:
+        def fit(self, X):
+            seen.append(X.shape[1:])
+            return self
+
+        def anomaly_score(self, X):
+            if len(seen) > 1:
+                raise RuntimeError("boom")
+            return X.reshape(len(X), -1).mean(axis=1)
+
+    t = one_class({"shape": Shape}, partial(load_digits_oneclass, size=16), classes=[0], seeds=[0, 1],
+                  inputs="images")
+    assert seen == [(16, 16), (16, 16)]
+    assert np.isfinite(t.auroc[0, 0, 0]) and np.isnan(t.auroc[0, 0, 1])
+    assert "boom" in t.errors[("shape", 0, 1)]
+    with pytest.raises(ValueError, match="inputs"):
+        one_class({"s": Shape}, load_digits_oneclass, inputs="pixels")
+    with pytest.raises(TypeError, match="loader"):
+        one_class({"s": Shape}, "digits")
+    with pytest.raises(ValueError, match="empty"):
+        one_class({"s": Shape}, load_digits_oneclass, seeds=[])
+    with pytest.raises(KeyError, match="no method"):
+        t.mean("kNN")

@@ -380,3 +380,18 @@ def test_texture_bad_arguments():
         data.make_textures(defect_types=("crack",))
     with pytest.raises(ValueError, match="size"):
         data.make_textures(size=8)
+
+
+def test_digits_oneclass_resized():
+    small = load_digits_oneclass(normal_digit=4, random_state=1)
+    big = load_digits_oneclass(normal_digit=4, random_state=1, size=(28, 20))
+    assert big.images_train.shape == (len(small.images_train), 28, 20)
+    assert big.X_test.shape == (len(small.X_test), 28 * 20)
+    np.testing.assert_array_equal(big.y_test, small.y_test)  # the same split
+    assert big.images_test.min() >= 0 and big.images_test.max() <= 1
+    # bilinear with edge mode: the mean brightness is kept up to interpolation at the borders
+    assert abs(big.images_train.mean() - small.images_train.mean()) < 0.03
+    np.testing.assert_array_equal(big.X_train, big.images_train.reshape(len(big.images_train), -1))
+    for bad in (1, (8,), "28", (28, 2.5)):
+        with pytest.raises(ValueError, match="size"):
+            load_digits_oneclass(size=bad)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 
 import numpy as np
 
@@ -17,15 +18,16 @@ class DigitsSplit:
 
     Attributes
     ----------
-    X_train : ndarray of shape (n_train, 64)
-        Flattened training images of the normal digit only, values in [0, 1].
-    X_test : ndarray of shape (n_test, 64)
+    X_train : ndarray of shape (n_train, H * W)
+        Flattened training images of the normal digit only, values in [0, 1]
+        (H = W = 8 unless resized).
+    X_test : ndarray of shape (n_test, H * W)
         Flattened test images of every digit.
     y_test : ndarray of shape (n_test,)
         1 = anomaly (not the normal digit), 0 = normal.
-    images_train : ndarray of shape (n_train, 8, 8)
+    images_train : ndarray of shape (n_train, H, W)
         ``X_train`` as images.
-    images_test : ndarray of shape (n_test, 8, 8)
+    images_test : ndarray of shape (n_test, H, W)
         ``X_test`` as images.
     """
 
@@ -36,7 +38,7 @@ class DigitsSplit:
     images_test: np.ndarray
 
 
-def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0):
+def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0, size=None):
     """The 8x8 digits of scikit-learn in the one-class (semi-supervised) protocol.
 
     One digit is the normal class (``phi0``), every other digit is an anomaly. As
@@ -53,13 +55,21 @@ def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0):
         Fraction of each class that goes to the test set.
     random_state : int, numpy.random.Generator or None, default=0
         Seed of the split.
+    size : int, (H, W) or None, default=None
+        Resize the 8x8 images to this size (bilinear interpolation, for networks
+        that need larger inputs, e.g. ``size=28`` as MNIST); ``None`` keeps 8x8.
+        The split does not depend on it.
 
     Returns
     -------
     DigitsSplit
-        ``X_train`` (n_train, 64) and ``X_test`` (n_test, 64) with pixel values in
+        ``X_train`` (n_train, H*W) and ``X_test`` (n_test, H*W) with pixel values in
         [0, 1], ``y_test`` (1 = anomaly, i.e. not ``normal_digit``), and the same
-        images as ``images_train`` (n_train, 8, 8) and ``images_test`` (n_test, 8, 8).
+        images as ``images_train`` (n_train, H, W) and ``images_test`` (n_test, H, W).
+
+    See Also
+    --------
+    adcourse.compare.one_class : the protocol over all ten digits and several seeds.
 
     Examples
     --------
@@ -68,12 +78,15 @@ def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0):
     (64, (8, 8))
     >>> float(split.X_train.max()) <= 1.0
     True
+    >>> load_digits_oneclass(normal_digit=3, random_state=0, size=28).images_train.shape[1:]
+    (28, 28)
     """
     from sklearn.datasets import load_digits
 
     normal_digit = _check_int("normal_digit", normal_digit, 0, 9)
     test_size = _check_real("test_size", test_size, 0.0, 1.0, low_open=True, high_open=True)
     rng = _rng(random_state)
+    shape = _check_size(size)
     digits = load_digits()
     X = digits.data.astype(np.float64) / 16.0
     target = digits.target
@@ -86,13 +99,36 @@ def load_digits_oneclass(normal_digit=0, test_size=0.5, random_state=0):
             train_idx = idx[n_test:]
     test_idx = rng.permutation(np.concatenate(test_idx))
     train_idx = np.sort(train_idx)
-    X_train, X_test = X[train_idx], X[test_idx]
+    images_train, images_test = X[train_idx].reshape(-1, 8, 8), X[test_idx].reshape(-1, 8, 8)
+    if shape != (8, 8):
+        images_train, images_test = _resize(images_train, shape), _resize(images_test, shape)
     y_test = (target[test_idx] != normal_digit).astype(np.int64)
     return DigitsSplit(
-        X_train=X_train,
-        X_test=X_test,
+        X_train=images_train.reshape(len(images_train), -1),
+        X_test=images_test.reshape(len(images_test), -1),
         y_test=y_test,
-        images_train=X_train.reshape(-1, 8, 8),
-        images_test=X_test.reshape(-1, 8, 8),
+        images_train=images_train,
+        images_test=images_test,
     )
+
+
+def _check_size(size):
+    if size is None:
+        return (8, 8)
+    pair = (size, size) if isinstance(size, Integral) else size
+    try:
+        pair = tuple(pair)
+    except TypeError:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 2 for v in pair):
+        raise ValueError(f"size must be None, an integer >= 2 or a pair (H, W) of them, got {size!r}")
+    return tuple(int(v) for v in pair)
+
+
+def _resize(images, shape):
+    """Bilinear resizing of (n, 8, 8) images to (n, H, W), values kept in [0, 1]."""
+    from skimage.transform import resize
+
+    out = resize(images, (len(images),) + shape, order=1, mode="edge", anti_aliasing=False)
+    return np.clip(out, 0.0, 1.0)
 

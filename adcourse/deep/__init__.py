@@ -5,18 +5,31 @@
 * :mod:`~adcourse.deep.pretrain` -- how the course backbone was trained (offline, on generated textures);
 * :mod:`~adcourse.deep.latent` -- detectors in the latent space of a CNN (chapter 5);
 * :mod:`~adcourse.deep.padim` -- the per-location Gaussian of CNN features (chapter 5);
-* :mod:`~adcourse.deep.student_teacher` -- uninformed students (chapter 5).
+* :mod:`~adcourse.deep.student_teacher` -- uninformed students (chapter 5);
+* :mod:`~adcourse.deep.losses` -- SSIM, MS-SSIM, GMS, MSGMS as differentiable losses (chapters 6-7);
+* :mod:`~adcourse.deep.autoencoders` -- conv / MLP encoder-decoder blocks and autoencoder detectors (chapter 6).
 
 Torch is imported here: ``import adcourse`` alone stays light.
 """
 
+from adcourse.deep.autoencoders import ConvAutoencoder, ConvDecoder, ConvEncoder, MLPAutoencoder
 from adcourse.deep.backbones import FeatureExtractor
 from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
+from adcourse.deep.losses import gms, ms_ssim, msgms, reconstruction_loss, ssim
 from adcourse.deep.padim import PerLocationGaussian
 from adcourse.deep.student_teacher import StudentTeacher
 from adcourse.deep.training import History, fit_model, predict
 
 __all__ = [
+    "ConvAutoencoder",
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPAutoencoder",
+    "ssim",
+    "ms_ssim",
+    "gms",
+    "msgms",
+    "reconstruction_loss",
     "FeatureExtractor",
     "LatentImageDetector",
     "LatentPatchDetector",

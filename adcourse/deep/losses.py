@@ -1,0 +1,507 @@
+r"""Image similarity measures as differentiable torch losses: SSIM, MS-SSIM, GMS, MSGMS.
+
+An autoencoder trained with the squared error alone learns to reproduce the
+local mean of an image well and its edges and textures badly: a blurred
+reconstruction is cheap under :math:`\ell^2`. The lecture's remedy (part 3,
+"Autoencoders (revisited)") is to train — and to score — with **structural**
+similarity measures, alone or added to the squared error,
+
+.. math::
+
+    \mathcal L(\mathbf s, \hat{\mathbf s}) = \ell^2(\mathbf s - \hat{\mathbf s})
+        + \lambda\,\bigl(1 - \mathrm{SSIM}(\mathbf s, \hat{\mathbf s})\bigr),
+
+and to prefer **multi-scale** versions of them. Every function here takes two
+batches of images ``x`` (the input :math:`\mathbf s`) and ``y`` (its
+reconstruction :math:`\hat{\mathbf s}`), shaped (n, C, H, W) or (n, H, W), and
+returns a :class:`Similarity`: a **per-pixel map** at input resolution (what an
+anomaly map is made of: one minus it is the per-pixel loss) and a scalar
+**value** (what the training loss is made of). All are 1 for identical images.
+
+SSIM (Wang et al., 2004)
+    Local means :math:`\mu`, variances :math:`\sigma^2` and covariance
+    :math:`\sigma_{xy}` are weighted averages over a Gaussian window
+    (:math:`\sigma = 1.5`, 11 taps, normalised to sum 1) around every pixel
+    :math:`c`, and
+
+    .. math::
+
+        \mathrm{SSIM}(c) = \underbrace{\frac{2\mu_x\mu_y + C_1}{\mu_x^2 + \mu_y^2 + C_1}}_{\text{luminance}}
+            \cdot \underbrace{\frac{2\sigma_{xy} + C_2}{\sigma_x^2 + \sigma_y^2 + C_2}}_{\text{contrast-structure } cs(c)},
+        \qquad C_1 = (k_1 L)^2,\ C_2 = (k_2 L)^2,
+
+    with :math:`k_1 = 0.01`, :math:`k_2 = 0.03` and the data range :math:`L`
+    (1 for images in [0, 1]). The value is the mean of the map.
+MS-SSIM (Wang, Simoncelli & Bovik, 2003)
+    The images are halved :math:`M - 1` times (2×2 average pooling); with
+    :math:`\overline{cs}_j` the mean contrast-structure term at scale
+    :math:`j` and :math:`\overline{\mathrm{SSIM}}_M` the mean SSIM at the
+    coarsest scale,
+
+    .. math::
+
+        \mathrm{MS\text{-}SSIM} = \overline{\mathrm{SSIM}}_M^{\,\beta_M}
+            \prod_{j=1}^{M-1} \overline{cs}_j^{\,\beta_j},
+
+    with the paper's weights :math:`\beta = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)`
+    for :math:`M = 5`. Five scales need images of about 100 pixels or more; on
+    smaller images (28–64 px) fewer scales fit and the first :math:`M` weights
+    are used, rescaled to sum 1 (the value stays comparable with SSIM's). The
+    per-pixel map is the same product taken pixel by pixel, each scale's map
+    upsampled bilinearly to the input size: a map for localisation, whose mean
+    is close to, but not equal to, the MS-SSIM value (a mean of products is not
+    a product of means).
+GMS (Xue et al., 2014)
+    Gradient magnitudes :math:`g = \sqrt{(h_x * x)^2 + (h_y * x)^2}` with the
+    3×3 Prewitt filters :math:`h_x = \frac13 [1, 0, -1]^\top \otimes [1, 1, 1]`
+    and :math:`h_y = h_x^\top`, and
+
+    .. math:: \mathrm{GMS}(c) = \frac{2 g_x(c) g_y(c) + c_0}{g_x(c)^2 + g_y(c)^2 + c_0},
+
+    with :math:`c_0 = 0.0026\,L^2` (the paper's 170 for 8-bit images). It
+    compares edges only, not intensities.
+MSGMS (Zavrtanik et al., 2021, "RIAD")
+    The mean of the GMS maps at :math:`M` scales (the image and its 2×, 4×, 8×
+    average-pooled versions), each upsampled bilinearly to the input size.
+
+Conventions and checks. Local statistics are computed on the images padded
+by **reflection** (torch's ``"reflect"``, scipy's ``"mirror"``), so the maps
+have the input size. This is what torchmetrics does: our SSIM and MS-SSIM equal
+``torchmetrics.functional.structural_similarity_index_measure`` and
+``multiscale_structural_similarity_index_measure`` (with ``data_range`` set) to
+float precision, and our SSIM map equals scikit-image's
+``structural_similarity(gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, full=True)`` away from the 5-pixel border (where
+scikit-image pads differently); tests check both, and GMS against a direct
+numpy computation. Negative local variances from round-off are clipped to 0,
+and for MS-SSIM negative terms are clipped to 0 before the fractional powers
+(torchmetrics' ``normalize="relu"``), with gradients that stay finite.
+
+References
+----------
+Z. Wang, A. C. Bovik, H. R. Sheikh, E. P. Simoncelli, "Image quality assessment:
+from error visibility to structural similarity", IEEE TIP 2004.
+Z. Wang, E. P. Simoncelli, A. C. Bovik, "Multiscale structural similarity for
+image quality assessment", Asilomar 2003.
+W. Xue, L. Zhang, X. Mou, A. C. Bovik, "Gradient magnitude similarity deviation",
+IEEE TIP 2014.
+V. Zavrtanik, M. Kristan, D. Skočaj, "Reconstruction by inpainting for visual
+anomaly detection", Pattern Recognition 2021.
+P. Bergmann, S. Löwe, M. Fauser, D. Sattlegger, C. Steger, "Improving unsupervised
+defect segmentation by applying structural similarity to autoencoders", VISAPP 2019.
+
+Examples
+--------
+>>> import torch
+>>> x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+>>> s = ssim(x, x)
+>>> s.map.shape, round(s.value.item(), 6)
+(torch.Size([2, 1, 32, 32]), 1.0)
+>>> round(ms_ssim(x, 0.8 * x).value.item(), 3) < 1, n_scales_that_fit(32, 32)
+(True, 3)
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "Similarity",
+    "MS_SSIM_BETAS",
+    "gaussian_window",
+    "ssim",
+    "ms_ssim",
+    "gms",
+    "msgms",
+    "n_scales_that_fit",
+    "reconstruction_loss",
+    "LOSSES",
+]
+
+#: MS-SSIM weights of Wang et al. (2003) for 5 scales, finest first
+MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+#: the losses :func:`reconstruction_loss` knows
+LOSSES = ("l2", "ssim", "ms_ssim", "gms", "msgms")
+
+
+class Similarity(NamedTuple):
+    """A similarity of two batches of images.
+
+    Attributes
+    ----------
+    map : torch.Tensor, shaped like the inputs ((n, C, H, W) or (n, H, W))
+        Per-pixel similarity (1 = identical neighbourhoods).
+    value : torch.Tensor, scalar
+        The index averaged over the batch: the mean of ``map`` for SSIM, GMS
+        and MSGMS; the product of per-scale means for MS-SSIM.
+    """
+
+    map: torch.Tensor
+    value: torch.Tensor
+
+
+# --------------------------------------------------------------------------- #
+# checks and small tools
+# --------------------------------------------------------------------------- #
+def _as_pair(x, y):
+    """Validate two image batches; return them as float (n, C, H, W) tensors and the input ndim."""
+    tensors = []
+    for name, a in (("x", x), ("y", y)):
+        if not isinstance(a, torch.Tensor):
+            arr = np.asarray(a)
+            if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+                raise TypeError(f"{name} must be a tensor or array of numbers, got {type(a).__name__}")
+            a = torch.as_tensor(arr)
+        if not a.is_floating_point():
+            a = a.float()
+        if a.ndim not in (3, 4):
+            raise ValueError(f"{name} must be (n, C, H, W) or (n, H, W) images, got shape {tuple(a.shape)}")
+        if a.numel() == 0:
+            raise ValueError(f"{name} is empty: got shape {tuple(a.shape)}")
+        tensors.append(a)
+    x, y = tensors
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.dtype != y.dtype:
+        y = y.to(x.dtype)
+    ndim = x.ndim
+    if ndim == 3:
+        x, y = x[:, None], y[:, None]
+    return x, y, ndim
+
+
+def _restore(m, ndim):
+    return m[:, 0] if ndim == 3 else m
+
+
+def _check_positive(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _safe_sqrt(a):
+    """:math:`\\sqrt{a}` for :math:`a \\ge 0` with a zero (not infinite) gradient at 0."""
+    positive = a > 0
+    return torch.where(positive, a.clamp_min(torch.finfo(a.dtype).tiny).sqrt(), torch.zeros_like(a))
+
+
+def _safe_pow(a, beta):
+    """:math:`\\max(a, 0)^\\beta` with finite gradients (0 where :math:`a \\le 0`)."""
+    positive = a > 0
+    return torch.where(positive, a.clamp_min(torch.finfo(a.dtype).tiny) ** beta, torch.zeros_like(a))
+
+
+def gaussian_window(window_size=11, sigma=1.5, dtype=torch.float32, device=None):
+    """The 1-D Gaussian window of SSIM, ``window_size`` taps summing to 1 (centred, odd size)."""
+    if isinstance(window_size, bool) or not isinstance(window_size, numbers.Integral) or window_size < 1 \
+            or window_size % 2 == 0:
+        raise ValueError(f"window_size must be an odd integer >= 1, got {window_size!r}")
+    sigma = _check_positive(sigma, "sigma")
+    r = (window_size - 1) / 2
+    t = torch.arange(-r, r + 1, dtype=dtype, device=device)
+    g = torch.exp(-0.5 * (t / sigma) ** 2)
+    return g / g.sum()
+
+
+def _blur(x, window):
+    """Separable Gaussian filter of (n, C, H, W) images with reflection padding: same size."""
+    c, pad = x.shape[1], (window.numel() - 1) // 2
+    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    kx = window.reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+    ky = window.reshape(1, 1, -1, 1).expand(c, 1, -1, 1)
+    return F.conv2d(F.conv2d(x, kx, groups=c), ky, groups=c)
+
+
+def n_scales_that_fit(height, width, max_scales=5, window_size=11):
+    """How many dyadic scales of MS-SSIM fit an image of ``height`` × ``width`` pixels (at most ``max_scales``).
+
+    Scale :math:`j` has :math:`\\lfloor H / 2^{j-1} \\rfloor` rows. Every scale
+    must be larger than half the window (reflection padding of
+    ``window_size // 2`` pixels), and every scale but the coarsest, whose
+    contrast-structure term is averaged away from the border, larger than the
+    window. With the 11-tap window: 5 scales from 96 px, 4 from 48 px, 3 from
+    24 px (so 3 on 28–32 px images), 2 from 12 px, 1 (plain SSIM) below.
+
+    >>> [n_scales_that_fit(s, s) for s in (8, 11, 12, 24, 32, 48, 64, 96, 256)]
+    [1, 1, 2, 3, 3, 4, 4, 5, 5]
+    """
+    pad = (window_size - 1) // 2
+    m = 1
+    while m < max_scales:
+        h, w = height >> m, width >> m  # the size of scale m + 1
+        h_prev, w_prev = height >> (m - 1), width >> (m - 1)
+        if min(h, w) <= pad or min(h_prev, w_prev) <= 2 * pad:
+            break
+        m += 1
+    return m
+
+
+# --------------------------------------------------------------------------- #
+# SSIM and MS-SSIM
+# --------------------------------------------------------------------------- #
+def _ssim_maps(x, y, window, data_range, k1, k2):
+    """SSIM map and contrast-structure map of (n, C, H, W) batches (same size as the inputs)."""
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    n = x.shape[0]
+    stats = _blur(torch.cat([x, y, x * x, y * y, x * y]), window).split(n)
+    mu_x, mu_y, xx, yy, xy = stats
+    var_x = (xx - mu_x**2).clamp_min(0)
+    var_y = (yy - mu_y**2).clamp_min(0)
+    cov = xy - mu_x * mu_y
+    cs = (2 * cov + c2) / (var_x + var_y + c2)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    return luminance * cs, cs
+
+
+def _check_ssim_args(x, window_size, sigma, data_range, k1, k2):
+    data_range = _check_positive(data_range, "data_range")
+    k1, k2 = _check_positive(k1, "k1"), _check_positive(k2, "k2")
+    window = gaussian_window(window_size, sigma, dtype=x.dtype, device=x.device)
+    pad = (window_size - 1) // 2
+    if min(x.shape[-2:]) <= pad:
+        raise ValueError(
+            f"the images must be larger than half the window ({pad} pixels) in both directions, "
+            f"got {tuple(x.shape[-2:])}; use a smaller window_size"
+        )
+    return window, data_range, k1, k2
+
+
+def ssim(x, y, *, data_range=1.0, window_size=11, sigma=1.5, k1=0.01, k2=0.03):
+    r"""Structural similarity of two image batches: per-pixel map and mean (differentiable).
+
+    Parameters
+    ----------
+    x, y : tensors (n, C, H, W) or (n, H, W)
+        The two batches (e.g. images and their reconstructions), same shape;
+        H and W larger than ``window_size // 2``.
+    data_range : float, default 1.0
+        :math:`L`, the range of the pixel values (1 for images in [0, 1]; set it
+        explicitly, never from the data).
+    window_size : int, default 11
+        Taps of the Gaussian window (odd).
+    sigma : float, default 1.5
+        Standard deviation of the window, in pixels.
+    k1, k2 : float, default 0.01 and 0.03
+        Stabilising constants, :math:`C_i = (k_i L)^2`.
+
+    Returns
+    -------
+    Similarity
+        ``map`` shaped like ``x`` (values in [-1, 1], 1 = identical), and
+        ``value`` its mean over the batch (torchmetrics' SSIM).
+    """
+    x, y, ndim = _as_pair(x, y)
+    window, data_range, k1, k2 = _check_ssim_args(x, window_size, sigma, data_range, k1, k2)
+    s, _ = _ssim_maps(x, y, window, data_range, k1, k2)
+    return Similarity(_restore(s, ndim), s.mean())
+
+
+def ms_ssim(x, y, *, data_range=1.0, n_scales=None, betas=MS_SSIM_BETAS, window_size=11, sigma=1.5,
+            k1=0.01, k2=0.03):
+    r"""Multi-scale SSIM of two image batches: per-pixel map and MS-SSIM value (differentiable).
+
+    Parameters
+    ----------
+    x, y : tensors (n, C, H, W) or (n, H, W)
+        The two batches, same shape.
+    data_range : float, default 1.0
+        :math:`L` (see :func:`ssim`).
+    n_scales : int or None, default None
+        :math:`M`, the number of scales (1 = SSIM). ``None``: as many as fit
+        (:func:`n_scales_that_fit`), at most ``len(betas)``; an explicit value
+        that does not fit raises a ValueError.
+    betas : sequence of float, default :data:`MS_SSIM_BETAS`
+        Weights :math:`\beta_j`, finest scale first; the first :math:`M` are
+        used, divided by their sum.
+    window_size, sigma, k1, k2
+        As in :func:`ssim`.
+
+    Returns
+    -------
+    Similarity
+        ``value``: :math:`\overline{\mathrm{SSIM}}_M^{\beta_M}\prod_{j<M}\overline{cs}_j^{\beta_j}`,
+        with each image's means (the contrast-structure means taken over
+        the pixels at least ``window_size // 2`` from the border, the
+        coarsest SSIM over the whole map, as torchmetrics does), averaged over
+        the batch; ``map``: the same product pixel by pixel, every scale's
+        map upsampled bilinearly to (H, W).
+    """
+    x, y, ndim = _as_pair(x, y)
+    window, data_range, k1, k2 = _check_ssim_args(x, window_size, sigma, data_range, k1, k2)
+    betas = [float(b) for b in betas]
+    if not betas or any(not np.isfinite(b) or b < 0 for b in betas) or sum(betas) <= 0:
+        raise ValueError(f"betas must be non-negative numbers with a positive sum, got {betas!r}")
+    H, W = x.shape[-2:]
+    fit = n_scales_that_fit(H, W, max_scales=len(betas), window_size=window_size)
+    if n_scales is None:
+        n_scales = fit
+    elif isinstance(n_scales, bool) or not isinstance(n_scales, numbers.Integral) or n_scales < 1:
+        raise ValueError(f"n_scales must be None or an integer >= 1, got {n_scales!r}")
+    elif n_scales > fit:
+        raise ValueError(
+            f"n_scales={n_scales} scales do not fit {H}x{W} images with a {window_size}-tap window "
+            f"(at most {fit}); use n_scales=None or larger images"
+        )
+    weights = torch.tensor(betas[:n_scales], dtype=x.dtype, device=x.device)
+    weights = weights / weights.sum()
+    pad = (window_size - 1) // 2
+    value = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
+    pixel_map = torch.ones_like(x)
+    for j in range(n_scales):
+        s, cs = _ssim_maps(x, y, window, data_range, k1, k2)
+        last = j == n_scales - 1
+        term_map = s if last else cs
+        # the per-image means: contrast-structure away from the border, the coarsest SSIM everywhere
+        inner = term_map if last else term_map[..., pad:-pad, pad:-pad]
+        value = value * _safe_pow(inner.flatten(1).mean(1), weights[j])
+        up = term_map if j == 0 else F.interpolate(term_map, size=(H, W), mode="bilinear", align_corners=False)
+        pixel_map = pixel_map * _safe_pow(up, weights[j])
+        if not last:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    return Similarity(_restore(pixel_map, ndim), value.mean())
+
+
+# --------------------------------------------------------------------------- #
+# GMS and MSGMS
+# --------------------------------------------------------------------------- #
+def _prewitt(x):
+    """Gradient magnitude of (n, C, H, W) images with the 3x3 Prewitt filters (reflection padding)."""
+    c = x.shape[1]
+    hx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=x.dtype, device=x.device) / 3
+    kernels = torch.stack([hx, hx.T])[:, None].repeat(c, 1, 1, 1)  # (2C, 1, 3, 3)
+    g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernels, groups=c)
+    g = g.reshape(x.shape[0], c, 2, *x.shape[-2:])
+    return _safe_sqrt((g**2).sum(2))
+
+
+def _gms_map(x, y, c0):
+    gx, gy = _prewitt(x), _prewitt(y)
+    return (2 * gx * gy + c0) / (gx**2 + gy**2 + c0)
+
+
+def gms(x, y, *, data_range=1.0, c=0.0026):
+    r"""Gradient-magnitude similarity of two image batches: per-pixel map and mean (differentiable).
+
+    Parameters
+    ----------
+    x, y : tensors (n, C, H, W) or (n, H, W)
+        The two batches, same shape, at least 2×2 pixels.
+    data_range : float, default 1.0
+        :math:`L`; the constant is :math:`c_0 = c\,L^2`.
+    c : float, default 0.0026
+        Stabilising constant for images in [0, 1] (170 / 255²).
+
+    Returns
+    -------
+    Similarity
+        ``map`` in (0, 1] shaped like ``x``; ``value`` its mean.
+    """
+    x, y, ndim = _as_pair(x, y)
+    c0 = _check_positive(c, "c") * _check_positive(data_range, "data_range") ** 2
+    if min(x.shape[-2:]) < 2:
+        raise ValueError(f"the images must be at least 2x2 pixels, got {tuple(x.shape[-2:])}")
+    m = _gms_map(x, y, c0)
+    return Similarity(_restore(m, ndim), m.mean())
+
+
+def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026):
+    r"""Multi-scale gradient-magnitude similarity (RIAD's MSGMS): per-pixel map and mean (differentiable).
+
+    Parameters
+    ----------
+    x, y : tensors (n, C, H, W) or (n, H, W)
+        The two batches, same shape.
+    data_range, c
+        As in :func:`gms`.
+    n_scales : int or None, default None
+        :math:`M`, the number of scales (1 = GMS). ``None``: 4 (RIAD's
+        choice), or fewer if the coarsest scale would be under 2 pixels.
+
+    Returns
+    -------
+    Similarity
+        ``map``: :math:`\frac1M\sum_{j=1}^M \mathrm{up}(\mathrm{GMS}_j)`, the GMS
+        maps of the image and its 2×, 4×, … average-pooled versions upsampled
+        bilinearly to (H, W); ``value`` its mean.
+    """
+    x, y, ndim = _as_pair(x, y)
+    c0 = _check_positive(c, "c") * _check_positive(data_range, "data_range") ** 2
+    H, W = x.shape[-2:]
+    fit = 1
+    while fit < 4 and min(H, W) >> fit >= 2:
+        fit += 1
+    if min(H, W) < 2:
+        raise ValueError(f"the images must be at least 2x2 pixels, got {(H, W)}")
+    if n_scales is None:
+        n_scales = fit
+    elif isinstance(n_scales, bool) or not isinstance(n_scales, numbers.Integral) or n_scales < 1:
+        raise ValueError(f"n_scales must be None or an integer >= 1, got {n_scales!r}")
+    elif min(H, W) >> (n_scales - 1) < 2:
+        raise ValueError(
+            f"n_scales={n_scales} scales do not fit {H}x{W} images (the coarsest would be under 2 pixels)"
+        )
+    total = torch.zeros_like(x)
+    for j in range(n_scales):
+        m = _gms_map(x, y, c0)
+        total = total + (m if j == 0 else F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False))
+        if j < n_scales - 1:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    m = total / n_scales
+    return Similarity(_restore(m, ndim), m.mean())
+
+
+# --------------------------------------------------------------------------- #
+# the autoencoders' loss
+# --------------------------------------------------------------------------- #
+_SIMILARITIES = {"ssim": ssim, "ms_ssim": ms_ssim, "gms": gms, "msgms": msgms}
+
+
+def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0):
+    r"""The autoencoders' loss :math:`\ell^2 + \lambda(1 - \mathrm{sim})`: per-pixel map and value.
+
+    Parameters
+    ----------
+    x, x_hat : tensors (n, C, H, W) or (n, H, W)
+        Images :math:`\mathbf s` and reconstructions :math:`\hat{\mathbf s}`.
+    loss : {"l2", "ssim", "ms_ssim", "gms", "msgms"}, default "ssim"
+        The structural term; ``"l2"`` is the squared error alone.
+    weight : float, default 1.0
+        :math:`\lambda`, the weight of the structural term (ignored for ``"l2"``).
+    data_range : float, default 1.0
+        :math:`L` of the similarity measure.
+
+    Returns
+    -------
+    Similarity
+        ``map`` (n, H, W): the per-pixel loss
+        :math:`(\mathbf s_c - \hat{\mathbf s}_c)^2 + \lambda(1 - \mathrm{sim}(c))`,
+        averaged over the channels — the anomaly map of
+        :class:`adcourse.deep.autoencoders.AutoencoderDetector`; ``value``:
+        the training loss, :math:`\overline{(\mathbf s - \hat{\mathbf s})^2}
+        + \lambda(1 - \mathrm{sim~value})`.
+
+    >>> import torch
+    >>> x = torch.rand(1, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    >>> out = reconstruction_loss(x, x, "msgms")
+    >>> out.map.shape, float(out.value)
+    (torch.Size([1, 16, 16]), 0.0)
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
+    x, x_hat, _ = _as_pair(x, x_hat)
+    sq = (x - x_hat) ** 2
+    pixel, value = sq.mean(1), sq.mean()
+    if loss != "l2":
+        sim = _SIMILARITIES[loss](x, x_hat, data_range=data_range)
+        pixel = pixel + weight * (1 - sim.map.mean(1))
+        value = value + weight * (1 - sim.value)
+    return Similarity(pixel, value)
