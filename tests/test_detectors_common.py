@@ -104,3 +104,112 @@ def test_bad_input(spec, clear_case):
         det.anomaly_score(X_test[0])
     with pytest.raises(TypeError):
         det.anomaly_score([["a", "b"]])
+
+
+# --------------------------------------------------------------------------- #
+# image detectors: location-free models score images of any size
+# --------------------------------------------------------------------------- #
+def _course(layers):
+    from adcourse.deep.backbones import FeatureExtractor
+
+    return FeatureExtractor("course", layers=layers, device="cpu")
+
+
+# (module, class, arguments, margin): every image detector whose model does not depend on the
+# position, with small settings; `margin` is how far from a crop's border its map may differ
+# from the map of the whole image (the reach of the patch, receptive field and smoothing)
+LOCATION_FREE = [
+    ("images.patches", "PatchDetector", {"patch_size": 5}, 5),
+    ("images.features", "LocalFeatureDetector", {"window": 7, "sigma": 2.0}, 16),
+    ("images.features", "ExpertFeatureDetector", {"patch_size": 7}, 7),
+    ("images.sparse", "SparseCodingDetector",
+     {"patch_size": 7, "n_atoms": 16, "n_train_patches": 500, "n_val_patches": 500, "n_iter": 2,
+      "admm_tol": 1e-9, "float32": False}, 7),
+    ("deep.latent", "LatentPatchDetector", {"n_components": 8, "max_samples": 2000, "sigma": 0.0}, 40),
+    ("deep.student_teacher", "StudentTeacher",
+     {"teacher": "course layer1", "n_students": 2, "n_epochs": 1, "sigma": 0.0, "progress": False,
+      "device": "cpu"}, 40),
+]
+
+
+def _make_image_detector(spec):
+    module, name, kwargs, _ = spec
+    kwargs = dict(kwargs)
+    if kwargs.get("teacher") == "course layer1":
+        kwargs["teacher"] = _course(("layer1",))
+    return getattr(importlib.import_module(f"adcourse.{module}"), name)(**kwargs)
+
+
+@pytest.fixture(scope="module")
+def crops_and_scene():
+    """64-px normal crops to train on, and one larger 192 x 192 scene of the same material."""
+    from adcourse.data import make_nanofibers
+
+    crops = make_nanofibers(n_images=6, size=64, anomaly_rate=0.0, random_state=0).images
+    scene = make_nanofibers(n_images=1, size=192, anomaly_rate=0.0, random_state=1).images
+    return crops, scene
+
+
+@pytest.mark.parametrize("spec", LOCATION_FREE, ids=[s[1] for s in LOCATION_FREE])
+def test_location_free_detectors_score_any_size(spec, crops_and_scene):
+    crops, scene = crops_and_scene
+    det = _make_image_detector(spec).fit(crops)
+    margin = spec[3]
+    whole = det.anomaly_map(scene)[0]
+    # two regions of other sizes than the crops, at offsets that are multiples of 16 (the
+    # deepest stride of the CNNs), scored on their own and compared with the scene's map
+    for top, left, height, width in ((32, 48, 96, 128), (16, 64, 128, 80)):
+        region = scene[:, top:top + height, left:left + width]
+        maps = det.anomaly_map(region)
+        assert maps.shape == (1, height, width) and np.all(np.isfinite(maps))
+        scores = det.anomaly_score(region)
+        np.testing.assert_allclose(scores, maps.max(axis=(1, 2)))
+        inner = (slice(margin, height - margin), slice(margin, width - margin))
+        expected = whole[top:top + height, left:left + width][inner]
+        np.testing.assert_allclose(maps[0][inner], expected, rtol=1e-4, atol=1e-5 * np.abs(whole).max())
+
+
+# --------------------------------------------------------------------------- #
+# tiling, for detectors with one model per position
+# --------------------------------------------------------------------------- #
+class _TileProbe:
+    """A fake fitted detector: the map of a tile is its own pixels (+ 1 per call), 20 x 30 tiles."""
+
+    image_shape_ = (20, 30)
+
+    def __init__(self):
+        self.tiles = []
+
+    def anomaly_map(self, tiles):
+        assert tiles.shape[-2:] == self.image_shape_  # only ever called on tiles of its size
+        self.tiles.append(tiles.shape)
+        return np.asarray(tiles, dtype=np.float64) + len(self.tiles)
+
+
+def _expected_tiling(images, rows, cols):
+    """The probe's stitched map for tiles at ``rows`` x ``cols``: pixels + mean index of the covering tiles."""
+    index, count = np.zeros(images.shape[1:]), np.zeros(images.shape[1:])
+    for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
+        index[r:r + 20, c:c + 30] += k + 1
+        count[r:r + 20, c:c + 30] += 1
+    assert count.min() >= 1  # every pixel covered
+    return images + index / count
+
+
+def test_tiled_anomaly_map_stitches_and_averages():
+    from adcourse.base import tiled_anomaly_map
+
+    images = np.random.default_rng(0).uniform(size=(2, 50, 70))
+    # side by side: rows start at 0, 20 and 30 (the last flush with the border), columns at 0, 30, 40
+    probe = _TileProbe()
+    maps = tiled_anomaly_map(probe, images)
+    assert maps.shape == (2, 50, 70) and len(probe.tiles) == 9 and probe.tiles[0] == (2, 20, 30)
+    np.testing.assert_allclose(maps, _expected_tiling(images, (0, 20, 30), (0, 30, 40)))
+    # an explicit tile size and overlapping tiles (stride 10)
+    probe = _TileProbe()
+    maps = tiled_anomaly_map(probe, images, tile_shape=(20, 30), stride=10)
+    np.testing.assert_allclose(maps, _expected_tiling(images, (0, 10, 20, 30), (0, 10, 20, 30, 40)))
+    with pytest.raises(ValueError, match=r"at least as large as a tile \(20x30\)"):
+        tiled_anomaly_map(_TileProbe(), images[:, :10])
+    with pytest.raises(ValueError, match="positive"):
+        tiled_anomaly_map(_TileProbe(), images, stride=0)

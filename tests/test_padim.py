@@ -133,7 +133,9 @@ def test_rgb_images_and_clone(train):
 
 def test_bad_input(train):
     det = PerLocationGaussian(FakeExtractor()).fit(train)
-    with pytest.raises(ValueError, match="shape of the training images"):
+    # one Gaussian per location: another size is refused, and the error says how to tile
+    with pytest.raises(ValueError, match=r"shape of the training images.*crops of size s and score "
+                                         r"tiles of size s.*tiled_anomaly_map.*32x32 tiles"):
         det.anomaly_map(_textures(2, size=48))
     with pytest.raises(ValueError, match="shape of the training images"):
         det.partial_fit(_textures(2, size=48))
@@ -207,3 +209,19 @@ def test_streaming_factorises_once_at_first_use(train, monkeypatch):
     assert len(calls) == 2
     full = PerLocationGaussian(FakeExtractor()).fit(train)
     np.testing.assert_allclose(maps, full.anomaly_map(test), rtol=1e-9)
+
+
+def test_tiles_score_large_images(train):
+    # fitted on 32-px crops, the per-location Gaussian scores a 64 x 80 image tile by tile:
+    # each tile's map is the map of that tile alone
+    from adcourse.base import tiled_anomaly_map
+
+    det = PerLocationGaussian(FakeExtractor(), sigma=0.0).fit(train)
+    scene = _textures(1, size=80, seed=5)[:, :64]
+    maps = tiled_anomaly_map(det, scene)
+    assert maps.shape == (1, 64, 80)
+    np.testing.assert_allclose(maps[:, :32, :32], det.anomaly_map(scene[:, :32, :32]))
+    # (the last column of tiles, flush with the border, starts at 48 and overlaps the one at 32)
+    np.testing.assert_allclose(maps[:, 32:, 64:], det.anomaly_map(scene[:, 32:, 48:])[..., 16:])
+    overlap = (det.anomaly_map(scene[:, 32:, 32:64])[..., 16:] + det.anomaly_map(scene[:, 32:, 48:])[..., :16]) / 2
+    np.testing.assert_allclose(maps[:, 32:, 48:64], overlap)

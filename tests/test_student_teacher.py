@@ -224,13 +224,23 @@ def test_errors(teacher):
     with pytest.raises(NotFittedError):
         det.anomaly_map(train)
     det.fit(train)
-    big, _ = _textures(2, size=48)
-    with pytest.raises(ValueError, match="shape of the training images"):
-        det.anomaly_map(big)
-    with pytest.raises(ValueError, match="shape of the training images"):
-        det.predict_features(big)
-    with pytest.raises(ValueError):
-        det.anomaly_map(np.repeat(train[:, None], 3, axis=1))  # RGB after grayscale training
+    big, _ = _textures(2, size=48)  # another size is fine (location-free), other channels are not
+    assert det.anomaly_map(big).shape == (2, 48, 48)
+    assert det.predict_features(big).shape == (2, 2, 2, 12, 12)
+    rgb = np.repeat(train[:, None], 3, axis=1)  # RGB after grayscale training
+    with pytest.raises(ValueError, match="shaped like the training images"):
+        det.anomaly_map(rgb)
+    with pytest.raises(ValueError, match="channels of the training images"):
+        det.predict_features(rgb)
+
+    class ShiftedTeacher(BlockTeacher):  # another rounding of the grid than the students'
+        def embed(self, images):
+            feats = super().embed(images)
+            return feats if images.shape[-1] == 32 else feats[..., :-1]
+
+    shifted = StudentTeacher(ShiftedTeacher(), **FAST).fit(train)
+    with pytest.raises(ValueError, match="the students give 12x12"):
+        shifted.anomaly_map(big)
     for bad in ({"n_students": 0}, {"n_epochs": 0}, {"batch_size": 1.5}, {"lr": -1.0},
                 {"validation_fraction": 1.0}, {"validation_fraction": 0}, {"sigma": -1.0},
                 {"random_state": None}):

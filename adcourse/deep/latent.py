@@ -203,6 +203,16 @@ def _check_finite_features(features, who):
         )
 
 
+def _check_channels(images, image_shape):
+    """``images`` if they have the channels of the training images (any height and width)."""
+    if images.shape[1:-2] != tuple(image_shape[:-2]):
+        raise ValueError(
+            f"images must have the channels of the training images, shaped (n, {tuple(image_shape)}) "
+            f"up to height and width, got {images.shape}"
+        )
+    return images
+
+
 # --------------------------------------------------------------------------- #
 # one vector per image
 # --------------------------------------------------------------------------- #
@@ -284,13 +294,19 @@ class LatentImageDetector(_LatentSpace, BaseEstimator):
     detector_ : BaseDetector
         The fitted clone of ``detector``.
     image_shape_ : tuple
-        Shape of one training image; test images must have the same shape.
+        Shape of one training image; test images must have the same channels.
 
     Notes
     -----
-    Training needs at least 2 images (3 with the default 2-NN detector). Test
-    images must have the size of the training images: pooled activations of a
-    CNN depend on the image size (border effects, scale of the content).
+    Training needs at least 2 images (3 with the default 2-NN detector).
+    Nothing in the model depends on the position, so test images may have
+    any height and width: their pooled vector is a mean over more (or fewer)
+    locations. On a texture its expected value does not depend on the size,
+    but its spread shrinks as the area grows, the share of border locations
+    (which see the network's zero padding) changes, and a small defect weighs
+    less in a larger image. So set the threshold on normal validation images
+    of the test size, and to find small defects in large images use
+    :class:`LatentPatchDetector`, whose scores are local.
 
     References
     ----------
@@ -351,14 +367,7 @@ class LatentImageDetector(_LatentSpace, BaseEstimator):
 
     def _check_images(self, images):
         check_is_fitted(self, "detector_")
-        images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
-            raise ValueError(
-                f"images must have the shape of the training images {tuple(self.image_shape_)} "
-                f"(same channels and size: pooled CNN features depend on the image size), "
-                f"got {images.shape[1:]}"
-            )
-        return images
+        return _check_channels(check_images(images, "images"), self.image_shape_)
 
     def fit(self, images, y=None):
         """Fit standardisation, PCA and detector on the latent vectors of normal ``images``.
@@ -470,7 +479,7 @@ class LatentPatchDetector(_LatentSpace, BaseImageDetector):
     ----------
     extractor_ : object
     feature_shape_ : tuple (D, h, w)
-        Shape of one image's embedding.
+        Shape of one training image's embedding.
     n_train_samples_ : int
         Number of location vectors the PCA and the detector were fitted on.
     scaler_, pca_, n_components_, detector_ :
@@ -479,9 +488,15 @@ class LatentPatchDetector(_LatentSpace, BaseImageDetector):
 
     Notes
     -----
-    Test images must have the size of the training images. Locations near the
-    border see the zero padding of the network: with small images (< 64 px)
-    border patches are a large share of the training set and of the maps.
+    One model serves every location, so test images may have any height and
+    width (train on crops, score whole images): the map has the test image's
+    size, and away from the borders it equals the map of the same region
+    inside a larger image (exactly, when the region's offset is a multiple
+    of the extractor's deepest stride; otherwise up to the sub-stride shift
+    of the feature grid). Locations near the border see the zero padding of
+    the network: with small images (< 64 px) border patches are a large share
+    of the training set and of the maps; an image smaller than the receptive
+    field (39 px for the default layers) is all border.
 
     References
     ----------
@@ -533,9 +548,10 @@ class LatentPatchDetector(_LatentSpace, BaseImageDetector):
         emb = np.asarray(self.extractor_.embed(images), dtype=np.float64)
         if emb.ndim != 4 or emb.shape[0] != len(images):
             raise ValueError(f"extractor.embed must return (n, D, h, w) with n={len(images)}, got {emb.shape}")
-        if hasattr(self, "feature_shape_") and emb.shape[1:] != tuple(self.feature_shape_):
+        if hasattr(self, "feature_shape_") and emb.shape[1] != self.feature_shape_[0]:
             raise ValueError(
-                f"extractor gave embeddings {emb.shape[1:]}, expected {tuple(self.feature_shape_)} as in training"
+                f"extractor gave embeddings with {emb.shape[1]} channels, expected "
+                f"{self.feature_shape_[0]} as in training"
             )
         _check_finite_features(emb, "extractor.embed")
         return emb.transpose(0, 2, 3, 1)
@@ -588,13 +604,7 @@ class LatentPatchDetector(_LatentSpace, BaseImageDetector):
         return np.concatenate(out)
 
     def _validated(self, images):
-        images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
-            raise ValueError(
-                f"images must have the shape of the training images {tuple(self.image_shape_)}, "
-                f"got {images.shape[1:]}"
-            )
-        return images
+        return _check_channels(check_images(images, "images"), self.image_shape_)
 
     def _map(self, images):
         return upsample_maps(self.location_scores(images), images.shape[-2:], self.sigma)

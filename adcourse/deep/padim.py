@@ -65,6 +65,7 @@ from sklearn.exceptions import NotFittedError
 
 from adcourse.base import BaseImageDetector
 from adcourse.decision import upsample_maps
+from adcourse.deep.latent import _build_extractor
 from adcourse.validation import check_images
 
 __all__ = ["PerLocationGaussian"]
@@ -75,9 +76,17 @@ class PerLocationGaussian(BaseImageDetector):
 
     Parameters
     ----------
-    extractor : object with ``embed(images) -> ndarray (n, C, h, w)``
+    extractor : object with ``embed(images) -> ndarray (n, C, h, w)`` or None, default None
         Frozen feature extractor, e.g. ``adcourse.deep.backbones.FeatureExtractor``.
         It must give the same ``(C, h, w)`` for every image of the same size.
+        None: ``FeatureExtractor("course", layers=layers)`` is built at fit
+        (the shipped course backbone, offline), in ``extractor_``.
+    layers : sequence of str or None, default None
+        Layers of the default extractor; None means ``("stem", "layer1",
+        "layer2")``, the stack of chapter 5: 32 + 32 + 64 = 128 channels at
+        stride 2 (a 64x64 image gives 32x32 locations). Only used when
+        ``extractor`` is None. The model holds two ``h*w*C*C`` float64 stacks:
+        with this stack, 256 MiB per 1 000 locations (128-px images: 1 GiB).
     eps : "auto" or float, default "auto"
         Regulariser added to the diagonal of every covariance; keeps the
         covariances invertible when ``C`` is large compared with the number of
@@ -96,6 +105,8 @@ class PerLocationGaussian(BaseImageDetector):
 
     Attributes
     ----------
+    extractor_ : object
+        The extractor used (``extractor`` itself, or the default one).
     mean_ : ndarray (h*w, C)
         Mean embedding per location (row ``i * w + j`` is location ``(i, j)``).
     scatter_ : ndarray (h*w, C, C)
@@ -118,8 +129,13 @@ class PerLocationGaussian(BaseImageDetector):
     Notes
     -----
     At least 2 training images are needed (unbiased covariance).
-    Images of another height or width than the training images give another
-    feature grid and are refused with a ``ValueError``.
+    The model is one Gaussian per position, so images of another height or
+    width than the training images (another feature grid) are refused with a
+    ``ValueError``. To inspect large images (a whole micrograph), fit on crops
+    of size :math:`s` and score tiles of size :math:`s`:
+    :func:`adcourse.base.tiled_anomaly_map`. (On a texture, whose statistics do
+    not depend on the position, a location-free detector such as
+    :class:`adcourse.deep.latent.LatentPatchDetector` scores any size directly.)
 
     Examples
     --------
@@ -130,20 +146,23 @@ class PerLocationGaussian(BaseImageDetector):
     >>> det = PerLocationGaussian(extractor, sigma=2.0).fit(train)
     >>> det.mean_.shape, det.anomaly_map(train[:1]).shape   # 12 x 12 locations, 16 channels
     ((144, 16), (1, 48, 48))
+    >>> from adcourse.base import tiled_anomaly_map
+    >>> big = make_nanofibers(n_images=1, size=128, anomaly_rate=0.0, random_state=1).images
+    >>> tiled_anomaly_map(det, big[:, :100, :]).shape         # 48 x 48 tiles, overlaps averaged
+    (1, 100, 128)
     """
 
-    def __init__(self, extractor, eps="auto", sigma=4.0, batch_size=8):
+    _DEFAULT_LAYERS = ("stem", "layer1", "layer2")
+
+    def __init__(self, extractor=None, layers=None, eps="auto", sigma=4.0, batch_size=8):
         self.extractor = extractor
+        self.layers = layers
         self.eps = eps
         self.sigma = sigma
         self.batch_size = batch_size
 
     # ------------------------------------------------------------------ training
     def _check_params(self):
-        if not hasattr(self.extractor, "embed"):
-            raise TypeError(
-                f"extractor must have an embed(images) method, got {type(self.extractor).__name__}"
-            )
         if not (isinstance(self.eps, str) and self.eps == "auto") and (
             isinstance(self.eps, (str, bool)) or not isinstance(self.eps, numbers.Real)
             or not self.eps >= 0
@@ -158,9 +177,14 @@ class PerLocationGaussian(BaseImageDetector):
         for name in ("mean_", "scatter_", "n_train_", "feature_shape_", "_chol_inv", "eps_"):
             self.__dict__.pop(name, None)
 
+    def _build_extractor(self):
+        return _build_extractor(self.extractor, self.layers, self._DEFAULT_LAYERS, "embed",
+                                "embed(images) -> (n, C, h, w)")
+
     def _fit(self, images):
         self._check_params()
         self._reset()
+        self.extractor_ = self._build_extractor()
         self._accumulate(images)
         self._finalise()
 
@@ -180,6 +204,7 @@ class PerLocationGaussian(BaseImageDetector):
         if not hasattr(self, "image_shape_") or not hasattr(self, "n_train_"):
             self.image_shape_ = images.shape[1:]
             self._reset()
+            self.extractor_ = self._build_extractor()
         else:
             self._check_same_shape(images)
         self._accumulate(images)
@@ -188,7 +213,7 @@ class PerLocationGaussian(BaseImageDetector):
         return self
 
     def _embed(self, images):
-        emb = np.asarray(self.extractor.embed(images), dtype=np.float64)
+        emb = np.asarray(self.extractor_.embed(images), dtype=np.float64)
         if emb.ndim != 4 or emb.shape[0] != len(images):
             raise ValueError(
                 f"extractor.embed must return (n, C, h, w) with n={len(images)}, got {emb.shape}"
@@ -300,9 +325,14 @@ class PerLocationGaussian(BaseImageDetector):
     # ---------------------------------------------------------------- scoring
     def _check_same_shape(self, images):
         if images.shape[1:] != tuple(self.image_shape_):
+            size = "x".join(str(v) for v in self.image_shape_[-2:])
             raise ValueError(
-                f"images must have the shape of the training images {tuple(self.image_shape_)} "
-                f"(one Gaussian per feature location), got {images.shape[1:]}"
+                f"images must have the shape of the training images {tuple(self.image_shape_)}, got "
+                f"{images.shape[1:]}: {type(self).__name__} has one Gaussian per feature location, so "
+                f"it scores images of its training size only. To inspect larger images, fit on crops "
+                f"of size s and score tiles of size s: adcourse.base.tiled_anomaly_map(detector, "
+                f"images) cuts them into {size} tiles and stitches the maps (for smaller images, fit "
+                "on crops of their size)"
             )
 
     def mahalanobis(self, images):

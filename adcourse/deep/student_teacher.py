@@ -249,9 +249,22 @@ class StudentTeacher(BaseImageDetector):
     val_index_ : ndarray of int
         Indices (into the ``fit`` images) of the validation images :math:`V`.
     feature_shape_ : tuple (C, h, w)
-        Shape of the teacher's map of one image.
+        Shape of the teacher's map of one training image.
+    n_down_ : int
+        Halvings of the resolution from an image to the teacher's map (the
+        students' stride-2 stages).
     image_shape_ : tuple
-        Shape of one training image; test images must have the same shape.
+        Shape of one training image; test images must have the same channels.
+
+    Notes
+    -----
+    Teacher, students and both normalisations are the same at every
+    location (the teacher's channels are standardised over all the locations
+    of :math:`S`, :math:`e` and :math:`v` over all those of :math:`V`), so
+    test images may have any height and width: train on crops, score whole
+    images. Away from the borders the map of an image equals that of the
+    same region inside a larger one (exactly when the region's offset is a
+    multiple of :math:`2^{n_{down}}` and of the teacher's deepest stride).
 
     Examples
     --------
@@ -314,10 +327,10 @@ class StudentTeacher(BaseImageDetector):
     def _check_test_images(self, images):
         check_is_fitted(self, "students_")
         images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
+        if images.shape[1:-2] != tuple(self.image_shape_[:-2]):
             raise ValueError(
-                f"images must have the shape of the training images {tuple(self.image_shape_)} "
-                f"(the scores are normalised on that grid), got {images.shape[1:]}"
+                f"images must have the channels of the training images, shaped "
+                f"(n, {tuple(self.image_shape_)}) up to height and width, got {images.shape}"
             )
         return images
 
@@ -326,8 +339,19 @@ class StudentTeacher(BaseImageDetector):
         feats = np.asarray(self.teacher_.embed(images), dtype=np.float32)
         if feats.ndim != 4 or feats.shape[0] != len(images):
             raise ValueError(f"teacher.embed must return (n, C, h, w) with n={len(images)}, got {feats.shape}")
-        if hasattr(self, "feature_shape_") and feats.shape[1:] != tuple(self.feature_shape_):
-            raise ValueError(f"the teacher gave features {feats.shape[1:]}, expected {self.feature_shape_}")
+        if hasattr(self, "feature_shape_") and feats.shape[1] != self.feature_shape_[0]:
+            raise ValueError(
+                f"the teacher gave {feats.shape[1]} channels, expected {self.feature_shape_[0]} as in training"
+            )
+        if hasattr(self, "n_down_"):
+            H, W = images.shape[-2:]
+            expected = (math.ceil(H / 2**self.n_down_), math.ceil(W / 2**self.n_down_))
+            if feats.shape[-2:] != expected:
+                raise ValueError(
+                    f"the teacher gave a {feats.shape[-2]}x{feats.shape[-1]} map for {H}x{W} images; the "
+                    f"students give {expected[0]}x{expected[1]} (the image size divided by 2^{self.n_down_}, "
+                    "rounded up)"
+                )
         if not np.all(np.isfinite(feats)):
             raise ValueError("teacher.embed returned NaN or inf")
         return feats
@@ -379,7 +403,7 @@ class StudentTeacher(BaseImageDetector):
             self.teacher_ = FeatureExtractor("course", layers=("layer1", "layer2"), device=self.device)
         else:
             self.teacher_ = self.teacher
-        for name in ("feature_shape_", "teacher_mean_", "teacher_std_"):
+        for name in ("feature_shape_", "teacher_mean_", "teacher_std_", "n_down_"):
             self.__dict__.pop(name, None)
 
         rng = np.random.default_rng(self.random_state)
@@ -399,7 +423,7 @@ class StudentTeacher(BaseImageDetector):
 
         x_train, x_val = self._as_input(train_imgs), self._as_input(val_imgs)
         c_in, c_out = x_train.shape[1], self.feature_shape_[0]
-        n_down = self._n_down(images.shape[-2:], self.feature_shape_[1:])
+        self.n_down_ = n_down = self._n_down(images.shape[-2:], self.feature_shape_[1:])
         x_mean = x_train.mean(axis=(0, 2, 3))
         x_std = np.maximum(x_train.std(axis=(0, 2, 3)), 1e-3)
         device = resolve_device(self.device)

@@ -42,6 +42,7 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from adcourse.base import BaseImageDetector
+from adcourse.vectors.density import GaussianDetector
 
 __all__ = [
     "extract_patches",
@@ -384,9 +385,10 @@ class PatchDetector(BaseImageDetector):
 
     Parameters
     ----------
-    detector : BaseDetector
+    detector : BaseDetector or None, default None
         A vector detector (``fit``, ``anomaly_score``); it is cloned, never
-        modified.
+        modified. None means ``GaussianDetector()``, the lecture's Gaussian on
+        raw patches.
     patch_size : int or (h, w), default 5
     stride : int or (t_y, t_x), default 1
         Stride of the patches scored at test time (training patches are
@@ -405,6 +407,11 @@ class PatchDetector(BaseImageDetector):
     n_train_patches_ : int
     image_shape_ : tuple
 
+    Notes
+    -----
+    One model serves every patch, so test images may have any height and
+    width at least ``patch_size`` (train on crops, score whole images).
+
     Examples
     --------
     >>> from adcourse.data import make_nanofibers
@@ -417,7 +424,7 @@ class PatchDetector(BaseImageDetector):
 
     def __init__(
         self,
-        detector,
+        detector=None,
         patch_size=5,
         stride=1,
         mode="average",
@@ -432,7 +439,9 @@ class PatchDetector(BaseImageDetector):
         self.random_state = random_state
 
     def _check_params(self):
-        if not (hasattr(self.detector, "fit") and hasattr(self.detector, "anomaly_score")):
+        if self.detector is not None and not (
+            hasattr(self.detector, "fit") and hasattr(self.detector, "anomaly_score")
+        ):
             raise TypeError(
                 "detector must be a vector detector with fit and anomaly_score, "
                 f"got {type(self.detector).__name__}"
@@ -450,7 +459,8 @@ class PatchDetector(BaseImageDetector):
         idx = _sample_grid(view.shape[:3], max_patches, rng)
         vectors = view[idx].reshape(len(idx[0]), -1)  # fancy indexing: a copy of the sample
         self.n_train_patches_ = vectors.shape[0]
-        self.detector_ = clone(self.detector).fit(vectors)
+        detector = GaussianDetector() if self.detector is None else clone(self.detector)
+        self.detector_ = detector.fit(vectors)
 
     def patch_scores(self, images):
         """Scores of every patch, ``(n, n_H, n_W)`` on the grid of :func:`extract_patches`.
