@@ -140,6 +140,9 @@ function thresholdMarker(overlay, box, x, { regionClass, labelClass, color, line
   };
 }
 
+// Keys that move an <input type=range>.
+const SLIDER_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "PageUp", "PageDown", "Home", "End"]);
+
 // The threshold slider under a histogram. Its positions are the integers 0..n-1: position i
 // selects the precomputed threshold thresholds[i] (ascending; Python made the first one
 // detect everything and the last one nothing, exactly), so both ends are exact whatever the
@@ -151,6 +154,13 @@ function thresholdSlider(parent, className, thresholds, hist) {
   slider.max = String(thresholds.length - 1);
   slider.step = "1";
   slider.setAttribute("aria-label", "threshold");
+  // The slider's own keys stay the slider's: JupyterLab 4 handles its keyboard shortcuts when
+  // the keydown event bubbles up to the document (in command mode ArrowLeft/ArrowRight would
+  // move to another cell and the value would stay), so they stop here; other keys (Shift+Enter,
+  // Escape, Ctrl+...) still reach JupyterLab.
+  slider.addEventListener("keydown", (ev) => {
+    if (SLIDER_KEYS.has(ev.key) && !(ev.ctrlKey || ev.metaKey || ev.altKey)) ev.stopPropagation();
+  });
   slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
   slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
   return slider;
