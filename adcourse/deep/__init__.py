@@ -7,7 +7,8 @@
 * :mod:`~adcourse.deep.padim` -- the per-location Gaussian of CNN features (chapter 5);
 * :mod:`~adcourse.deep.student_teacher` -- uninformed students (chapter 5);
 * :mod:`~adcourse.deep.losses` -- SSIM, MS-SSIM, GMS, MSGMS as differentiable losses (chapters 6-7);
-* :mod:`~adcourse.deep.autoencoders` -- conv / MLP encoder-decoder blocks and autoencoder detectors (chapter 6).
+* :mod:`~adcourse.deep.autoencoders` -- conv / MLP encoder-decoder blocks and autoencoder detectors (chapter 6);
+* :mod:`~adcourse.deep.selfsup` -- self-supervision by transformations: GEOM, two-step (chapter 7).
 
 Torch is imported here: ``import adcourse`` alone stays light.
 """
@@ -17,6 +18,7 @@ from adcourse.deep.backbones import FeatureExtractor
 from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
 from adcourse.deep.losses import gms, ms_ssim, msgms, reconstruction_loss, ssim
 from adcourse.deep.padim import PerLocationGaussian
+from adcourse.deep.selfsup import GeomDetector, TwoStepSelfSupervised
 from adcourse.deep.student_teacher import StudentTeacher
 from adcourse.deep.training import History, fit_model, predict
 
@@ -35,6 +37,8 @@ __all__ = [
     "LatentPatchDetector",
     "PerLocationGaussian",
     "StudentTeacher",
+    "GeomDetector",
+    "TwoStepSelfSupervised",
     "History",
     "fit_model",
     "predict",
