@@ -314,7 +314,7 @@ class OneClassTable:
         return ('<div style="overflow-x: auto">' + self.frame().to_html() + "</div>" + note)
 
 
-def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="vectors"):
+def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="vectors", scores=None):
     """The one-class protocol: each class normal in turn, for several seeds; AUROC of every run.
 
     For every normal class ``c`` and seed ``s``: ``split = loader(c, random_state=s)``
@@ -338,6 +338,10 @@ def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="ve
     inputs : {"vectors", "images"}, default "vectors"
         Feed the detectors ``X_train`` / ``X_test`` (n, d), or ``images_train`` /
         ``images_test`` (n, H, W).
+    scores : dict name -> (method, callable ``(fitted_detector, test) -> scores``), optional
+        Further scores of a method's fitted detector, recorded as rows of their own
+        without refitting, e.g. ``{"GEOM (simple)": ("GEOM", lambda det, X:
+        det.simple_score(X))}``; their time is the scoring time only.
 
     Returns
     -------
@@ -358,7 +362,13 @@ def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="ve
     classes, seeds = list(classes), [int(s) for s in seeds]
     if not classes or not seeds:
         raise ValueError(f"classes and seeds must not be empty, got {classes} and {seeds}")
-    names = list(methods)
+    scores = dict(scores or {})
+    unknown = {k: v for k, v in scores.items() if not (isinstance(v, tuple) and len(v) == 2 and v[0] in methods
+                                                       and callable(v[1]))}
+    if unknown or set(scores) & set(methods):
+        raise ValueError("scores must map new names to (method of methods, callable(det, test)), got "
+                         f"{unknown or sorted(set(scores) & set(methods))}")
+    names = list(methods) + list(scores)
     auroc = np.full((len(names), len(classes), len(seeds)), np.nan)
     seconds = np.zeros_like(auroc)
     errors = {}
@@ -367,14 +377,22 @@ def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="ve
         for si, seed in enumerate(seeds):
             split = loader(c, random_state=seed)
             train, test, y = getattr(split, train_key), getattr(split, test_key), split.y_test
+            fitted = {}
             for mi, name in enumerate(names):
                 t0 = time.perf_counter()
                 try:
-                    det = methods[name]()
-                    if hasattr(det, "get_params") and "random_state" in det.get_params(deep=False):
-                        det.set_params(random_state=seed)
-                    scores = det.fit(train).anomaly_score(test)
-                    auroc[mi, ci, si] = metrics.roc_auc(scores, y)
+                    if name in scores:
+                        base, score = scores[name]
+                        if base not in fitted:
+                            raise RuntimeError(f"method {base!r} failed on this run")
+                        values = score(fitted[base], test)
+                    else:
+                        det = methods[name]()
+                        if hasattr(det, "get_params") and "random_state" in det.get_params(deep=False):
+                            det.set_params(random_state=seed)
+                        values = det.fit(train).anomaly_score(test)
+                        fitted[name] = det
+                    auroc[mi, ci, si] = metrics.roc_auc(values, y)
                 except Exception as exc:  # one failure must not hide the other results
                     errors[(name, c, seed)] = f"{type(exc).__name__}: {exc}"
                 seconds[mi, ci, si] = time.perf_counter() - t0

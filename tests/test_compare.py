@@ -147,3 +147,23 @@ def test_one_class_images_errors_and_bad_arguments():
         one_class({"s": Shape}, load_digits_oneclass, seeds=[])
     with pytest.raises(KeyError, match="no method"):
         t.mean("kNN")
+
+
+def test_one_class_extra_scores_reuse_the_fitted_detector():
+    from adcourse.compare import one_class
+    from adcourse.data import load_digits_oneclass
+    from adcourse.vectors.distance import KNNDetector
+
+    fits = []
+
+    class CountingKNN(KNNDetector):
+        def fit(self, X, y=None):
+            fits.append(len(X))
+            return super().fit(X)
+
+    t = one_class({"kNN": CountingKNN}, load_digits_oneclass, classes=[2], seeds=[0, 1],
+                  scores={"-kNN": ("kNN", lambda det, X: -det.anomaly_score(X))})
+    assert len(fits) == 2 and t.methods == ["kNN", "-kNN"]       # one fit per run, two rows
+    np.testing.assert_allclose(t.auroc[1], 1 - t.auroc[0])
+    with pytest.raises(ValueError, match="scores must map"):
+        one_class({"kNN": KNNDetector}, load_digits_oneclass, scores={"x": ("IF", len)})

@@ -483,25 +483,25 @@ class TRNew:
 class TransformationClassifier(nn.Module):
     r"""The CNN :math:`\psi`: an image (n, C, H, W) -> logits over the :math:`T` transformations.
 
-    Three 3×3 convolutions with batch normalisation and ReLU (``width``,
-    ``2 width`` and ``4 width`` channels; the last two with stride 2), an average
-    pooling to a fixed 2×2 grid (any input size; the grid keeps *where* things
-    are, which a global average would lose, and translations are among the
-    transformations to recognise), a fully connected layer of ``n_features`` units
-    with ReLU -- the **penultimate layer**, :meth:`features` -- and a linear layer to
-    the :math:`T` logits. The softmax of the logits is :math:`\boldsymbol\alpha`.
+    The convolutional trunk is the course's :class:`adcourse.deep.autoencoders.ConvEncoder`
+    (three 3×3 conv blocks with batch normalisation and LeakyReLU, ``width``,
+    ``2 width`` and ``4 width`` channels, the last two with stride 2, no
+    bottleneck), followed by an average pooling to a fixed 2×2 grid (any input
+    size; the grid keeps *where* things are, which a global average would lose --
+    and translations are among the transformations to recognise), a fully
+    connected layer of ``n_features`` units with ReLU -- the **penultimate
+    layer**, :meth:`features` -- and a linear layer to the :math:`T` logits. The
+    softmax of the logits is :math:`\boldsymbol\alpha`.
     """
 
     def __init__(self, c_in, n_classes, width=16, n_features=64):
         super().__init__()
+        from adcourse.deep.autoencoders import ConvEncoder
+
         w = int(width)
-        self.body = nn.Sequential(
-            nn.Conv2d(c_in, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
-            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
-            nn.Conv2d(2 * w, 4 * w, 3, stride=2, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-            nn.Linear(16 * w, int(n_features)), nn.ReLU(),
-        )
+        self.trunk = ConvEncoder(in_channels=c_in, widths=(w, 2 * w, 4 * w), strides=(1, 2, 2), latent_channels=None)
+        self.body = nn.Sequential(self.trunk, nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+                                  nn.Linear(16 * w, int(n_features)), nn.ReLU())
         self.head = nn.Linear(int(n_features), int(n_classes))
 
     def features(self, x):
