@@ -10,7 +10,9 @@ Real data sets have real loaders for users who have the files.
 * :mod:`~adcourse.data.textures` -- scikit-image's real textures with synthetic defects;
 * :mod:`~adcourse.data.digits` -- scikit-learn's handwritten digits, one-class protocol;
 * :mod:`~adcourse.data.tabular` -- scikit-learn's breast-cancer data, one-class protocol;
-* :mod:`~adcourse.data.mvtec` -- MVTec AD folders (downloaded by hand).
+* :mod:`~adcourse.data.mvtec` -- MVTec AD folders (downloaded by hand);
+* :mod:`~adcourse.data.mnist` -- MNIST / Fashion-MNIST / CIFAR-10 via torchvision, one-class
+  protocol (downloaded on first use when online).
 
 All generators take ``random_state`` (an int, a :class:`numpy.random.Generator` or
 None) and are deterministic for a fixed int.
@@ -18,6 +20,14 @@ None) and are deterministic for a fixed int.
 
 from adcourse.data._common import ImageSet
 from adcourse.data.digits import DigitsSplit, load_digits_oneclass
+from adcourse.data.mnist import (
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
+    load_cifar10_oneclass,
+    load_fashion_mnist_oneclass,
+    load_mnist_oneclass,
+    load_torchvision_oneclass,
+)
 from adcourse.data.mvtec import MVTEC_URL, load_mvtec, mvtec_defect_types
 from adcourse.data.nanofibers import (
     DEFECT_TYPES,
@@ -50,4 +60,10 @@ __all__ = [
     "load_mvtec",
     "mvtec_defect_types",
     "MVTEC_URL",
+    "load_mnist_oneclass",
+    "load_fashion_mnist_oneclass",
+    "load_cifar10_oneclass",
+    "load_torchvision_oneclass",
+    "FASHION_MNIST_CLASSES",
+    "CIFAR10_CLASSES",
 ]
