@@ -156,8 +156,12 @@ def test_nanofibers_error_message_names_expected_and_received():
 
 
 # --------------------------------------------------------------------------- #
-# make_nanofibers: hard for raw pixels, solvable from patches
+# make_nanofibers: as hard for simple pixel scores as the real images
 # --------------------------------------------------------------------------- #
+# On the real NanoTWICE images at half resolution (load_nanotwice(root, scale=0.5):
+# the 40 anomalous images, Gaussians fitted on the 4 first normal ones) the same
+# scores give, measured once: raw grey level 0.742, |z| of a Gaussian of grey levels
+# 0.472, Gaussian of the 9x9 local (mean, std) 0.729 pixel AUROC. The generator is calibrated to behave alike.
 def test_raw_pixels_do_not_solve_it(train_normal, test_set):
     masks = test_set.masks.ravel()
     pixels = test_set.images.ravel()
@@ -165,15 +169,16 @@ def test_raw_pixels_do_not_solve_it(train_normal, test_set):
     mu, sigma = train_normal.images.mean(), train_normal.images.std()
     auc_z = roc_auc_score(masks, np.abs(pixels - mu) / sigma)
     auc_mean = roc_auc_score(test_set.labels, test_set.images.mean(axis=(1, 2)))
-    # measured with these seeds: raw ~0.55, |z| ~0.33, image mean ~0.45
-    assert auc_raw < 0.75
-    assert auc_z < 0.75
+    # measured with these seeds: raw ~0.75, |z| ~0.47, image mean ~0.62
+    assert 0.65 < auc_raw < 0.85  # defects are bright, but so are the top fibres
+    assert auc_z < 0.55  # a Gaussian of grey levels is below chance, as on the real images
     assert auc_mean < 0.75
 
 
-def test_local_statistics_do_better(train_normal, test_set):
+def test_local_statistics_are_not_enough(train_normal, test_set):
     """A Gaussian phi0 on (local mean, local std) over 9x9 windows, fitted on normal
-    images, beats the raw intensity clearly at pixel level."""
+    images, does no better than the raw grey level, as on the real images: the
+    detectors of the course must learn the structure of the patches."""
     tm, ts = _local_stats(train_normal.images)
     feats = np.stack([tm.ravel(), ts.ravel()], axis=1)
     mu = feats.mean(axis=0)
@@ -184,9 +189,9 @@ def test_local_statistics_do_better(train_normal, test_set):
     masks = test_set.masks.ravel()
     auc_local = roc_auc_score(masks, score)
     auc_raw = roc_auc_score(masks, test_set.images.ravel())
-    # measured with these seeds: local ~0.80 vs raw ~0.55
-    assert auc_local > 0.72
-    assert auc_local > auc_raw + 0.08
+    # measured with these seeds: local ~0.74 vs raw ~0.75
+    assert 0.65 < auc_local < 0.85
+    assert abs(auc_local - auc_raw) < 0.08
 
 
 # --------------------------------------------------------------------------- #

@@ -12,7 +12,10 @@ Real data sets have real loaders for users who have the files.
 * :mod:`~adcourse.data.tabular` -- scikit-learn's breast-cancer data, one-class protocol;
 * :mod:`~adcourse.data.mvtec` -- MVTec AD folders (downloaded by hand);
 * :mod:`~adcourse.data.mnist` -- MNIST / Fashion-MNIST / CIFAR-10 via torchvision, one-class
-  protocol (downloaded on first use when online).
+  protocol (downloaded on first use when online);
+* :mod:`~adcourse.data.nanotwice` -- the real NanoTWICE SEM images of the lecture, from a
+  folder the user names (never shipped), their split, and the statistics the nanofibre
+  generator is calibrated on.
 
 All generators take ``random_state`` (an int, a :class:`numpy.random.Generator` or
 None) and are deterministic for a fixed int.
@@ -35,6 +38,18 @@ from adcourse.data.nanofibers import (
     load_samples,
     make_nanofibers,
     save_samples,
+)
+from adcourse.data.nanotwice import (
+    COURSE_SCALE,
+    NANOTWICE_ENV,
+    NANOTWICE_STATISTICS,
+    NanoTwiceSplit,
+    load_nanotwice,
+    measure_nanotwice_statistics,
+    nanotwice_names,
+    nanotwice_root,
+    nanotwice_split,
+    sem_statistics,
 )
 from adcourse.data.tabular import load_breast_cancer_oneclass
 from adcourse.data.textures import TEXTURE_DEFECTS, TEXTURES, make_textures
@@ -66,4 +81,14 @@ __all__ = [
     "load_torchvision_oneclass",
     "FASHION_MNIST_CLASSES",
     "CIFAR10_CLASSES",
+    "COURSE_SCALE",
+    "NANOTWICE_ENV",
+    "NANOTWICE_STATISTICS",
+    "NanoTwiceSplit",
+    "load_nanotwice",
+    "measure_nanotwice_statistics",
+    "nanotwice_names",
+    "nanotwice_root",
+    "nanotwice_split",
+    "sem_statistics",
 ]

@@ -42,29 +42,42 @@ _MASK_THRESHOLD = 0.3
 # nanofibre renderer
 # --------------------------------------------------------------------------- #
 # Geometry is in pixels: the field of view grows with ``size`` (fibres keep their
-# width in pixels), so the same patch size suits every image size.
+# width in pixels), so the same patch size suits every image size. The scale is the
+# one the course uses for the real NanoTWICE images: half of their resolution, where
+# a fibre is about 4 pixels wide. The constants below were set so that
+# sem_statistics of the generated images match NANOTWICE_STATISTICS
+# (adcourse.data.nanotwice; tests/test_nanotwice.py holds them to it).
 _N_LAYERS = 6  # depth layers, 0 = top (crisp, bright), the last = deepest
-_MARGIN = 10  # rendering margin, cropped at the end (no border effects)
-_STEP = 0.6  # spacing of the points along a fibre, in pixels
-_FIBRES_PER_LAYER = 7.0  # expected fibres per layer per 64 px of image side
-_LAYER_WEIGHT = (0.45, 0.8, 1.0, 1.1, 1.2, 1.3)  # sparse on top, dense below
+_MARGIN = 12  # rendering margin, cropped at the end (no border effects)
+_STEP = 0.8  # spacing of the points along a fibre, in pixels
+_FIBRES_PER_LAYER = 2.6  # expected fibres per layer per 64 px of image side
+_LAYER_WEIGHT = (1.3, 1.2, 1.1, 1.2, 1.3, 1.4)  # relative number of fibres per layer
+_LAYER_VALUE = (1.3, 0.95, 0.78, 0.64, 0.5, 0.38)  # brightness of a fibre at each depth
+_BACKGROUND = 0.02  # the dark gaps between fibres
+# how often each defect type is drawn: on the real images most defects are clumps
+_DEFECT_FREQUENCY = {"bead": 0.3, "clump": 0.5, "film": 0.2}
 
 
 def _random_paths(rng, n, n_steps, extent, curvature, persistence=0.9):
     """Smooth random curves: a random walk whose direction has momentum.
 
-    The angular velocity is an AR(1) process, so each path bends smoothly. Every
-    path starts from its middle point, uniform in ``[0, extent)^2``. Returns the
-    points (n, n_steps, 2) in (row, col) and the unit tangents (n, n_steps, 2).
+    The angular velocity is an AR(1) process, so each path bends smoothly (with the
+    small ``curvature`` of electrospun fibres, they are nearly straight). Every path
+    starts from its middle point, uniform in ``[0, extent)^2``. Returns the points
+    (n, n_steps, 2) in (row, col) and the unit tangents (n, n_steps, 2).
     """
     curvature = np.broadcast_to(np.asarray(curvature, dtype=float), (n,))
     eps = rng.normal(size=(n, n_steps)) * curvature[:, None]
     omega = signal.lfilter([1.0], [1.0, -persistence], eps, axis=1)
+    # stratified middle points (a Latin hypercube): the real mats are even, without
+    # the large empty areas of independent uniform draws
+    strata = (np.arange(n)[:, None] + rng.uniform(size=(n, 2))) / n
+    strata[:, 1] = rng.permutation(strata[:, 1])
     theta = rng.uniform(0, 2 * np.pi, size=(n, 1)) + np.cumsum(omega, axis=1)
     tangent = np.stack([np.sin(theta), np.cos(theta)], axis=-1)
     pos = np.cumsum(_STEP * tangent, axis=1)
     pos -= pos[:, n_steps // 2 : n_steps // 2 + 1]
-    start = rng.uniform(0, 1, size=(n, 1, 2)) * np.asarray(extent, dtype=float)
+    start = strata[:, None, :] * np.asarray(extent, dtype=float)
     return pos + start, tangent
 
 
@@ -75,7 +88,8 @@ def _render_curves(shape, points, tangents, radius, value):
     the centre lines point by point. Every pixel takes the nearest centre-line point
     (Euclidean distance transform), then its distance to the tangent line through
     that point, which gives smooth edges. Returns (colour, alpha): the shading of
-    the fibre (brighter edges, as in secondary-electron images) and its opacity.
+    the fibre (a bright core that darkens slightly towards the edges, as a round
+    fibre looks under a secondary-electron detector) and its opacity.
     """
     colour = np.zeros(shape)
     alpha = np.zeros(shape)
@@ -98,8 +112,13 @@ def _render_curves(shape, points, tangents, radius, value):
     a = np.clip(r - d + 0.5, 0.0, 1.0)
     u = np.clip(d / r, 0.0, 1.0)
     alpha[near] = a
-    colour[near] = value[k] * (0.78 + 0.32 * u**4)
+    colour[near] = value[k] * (1.0 - 0.5 * u**4)
     return colour, alpha
+
+
+def _lognormal_area(rng, median, sigma, low, high):
+    """A defect area in pixels: log-normal (the real areas are), clipped to [low, high]."""
+    return float(np.clip(median * np.exp(sigma * rng.normal()), low, high))
 
 
 def _blob(shape, centre, axes, angle, rng, roughness=0.35, ramp=1.2):
@@ -111,15 +130,21 @@ def _blob(shape, centre, axes, angle, rng, roughness=0.35, ramp=1.2):
     x = (dc * ca + dr * sa) / axes[0]
     y = (-dc * sa + dr * ca) / axes[1]
     rho = np.hypot(x, y)
-    noise = ndimage.gaussian_filter(rng.normal(size=shape), sigma=0.35 * min(axes))
+    noise = ndimage.gaussian_filter(rng.normal(size=shape), sigma=max(0.35 * min(axes), 0.8))
     noise /= noise.std() + 1e-12
     level = rho + roughness * noise * 0.35
     alpha = np.clip((1.0 - level) * min(axes) / ramp, 0.0, 1.0)
     return alpha, rho
 
 
+def _axes_for_area(rng, area, elongation):
+    """Semi-axes (a, b) of an ellipse of the given area and axis ratio a / b."""
+    b = np.sqrt(area / (np.pi * elongation))
+    return np.array([b * elongation, b])
+
+
 def _bead(shape, layer, rng, size):
-    """A bead: a spindle-shaped thickening sitting on a fibre of the given layer."""
+    """A bead: a bright spindle-shaped thickening sitting on a fibre of the given layer."""
     pts, tan, rad, val = layer
     lo, hi = _MARGIN + 4, _MARGIN + size - 4
     ok = np.nonzero(
@@ -127,12 +152,12 @@ def _bead(shape, layer, rng, size):
     )[0]
     if len(ok) == 0:  # no top fibre inside the image: a free bead
         centre = rng.uniform(lo, hi, size=2)
-        t, r, v = np.array([0.0, 1.0]), 1.8, 0.8
+        t, r, v = np.array([0.0, 1.0]), 2.2, _LAYER_VALUE[0]
     else:
         k = ok[rng.integers(len(ok))]
         centre, t, r, v = pts[k], tan[k], rad[k], val[k]
-    b = rng.uniform(3.0, 4.5)
-    a = b * rng.uniform(1.3, 2.0)
+    b = r * rng.uniform(1.2, 1.6)
+    a = b * rng.uniform(1.4, 2.4)
     angle = np.arctan2(t[0], t[1])
     rr, cc = np.indices(shape, dtype=float)
     dr, dc = rr - centre[0], cc - centre[1]
@@ -140,58 +165,63 @@ def _bead(shape, layer, rng, size):
     y = (-dc * np.sin(angle) + dr * np.cos(angle)) / b
     rho = np.hypot(x, y)
     alpha = np.clip((1.0 - rho) * b + 0.5, 0.0, 1.0)
-    colour = v * rng.uniform(0.92, 1.02) * (0.76 + 0.4 * np.clip(rho, 0, 1) ** 6)
-    return colour, alpha
+    grain = ndimage.gaussian_filter(rng.normal(size=shape), 0.8)
+    grain /= grain.std() + 1e-12
+    colour = min(v * rng.uniform(1.0, 1.05), 1.0) * (1.0 - 0.25 * np.clip(rho, 0, 1) ** 3)
+    colour = colour + 0.05 * grain
+    return np.clip(colour, 0.0, 1.0), alpha
 
 
 def _clump(shape, rng, size):
-    """A clump: an irregular aggregate of material with a knobbly surface.
+    """A clump: an irregular aggregate of material with a granular, knobbly surface.
 
-    The clump is a height field (an irregular blob times bumpy noise) shaded as a
-    secondary-electron detector sees it: brighter where the surface is higher and
-    much brighter where it is steep (the SEM edge effect), so its texture is
-    granular, with bright rims around dark pits.
+    The clump is bright (it stands above the mat, nearest to the detector), made of
+    small nodules separated by darker crevices: a height field (an irregular blob
+    times bumpy noise) shaded brighter where the surface is higher and where it is
+    steep (the SEM edge effect). Its area is log-normal, as on the real images.
     """
-    axes = rng.uniform(6.0, 12.0, size=2)
+    area = _lognormal_area(rng, 110.0, 1.2, 20.0, 0.1 * size * size)
+    axes = _axes_for_area(rng, area, rng.uniform(1.0, 1.8))
     centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
     region, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.7)
-    bumps = ndimage.gaussian_filter(rng.normal(size=shape), rng.uniform(1.0, 1.5))
+    bumps = ndimage.gaussian_filter(rng.normal(size=shape), rng.uniform(1.2, 1.8))
     bumps /= bumps.std() + 1e-12
-    envelope = ndimage.gaussian_filter(region, 2.0)
-    height = envelope * (1.5 + bumps)
-    gr, gc = np.gradient(height)
-    colour = rng.uniform(0.04, 0.08) + 0.04 * height + 0.8 * np.hypot(gr, gc)
+    gr, gc = np.gradient(bumps)
+    colour = rng.uniform(0.76, 0.86) + 0.18 * bumps + 0.4 * np.hypot(gr, gc)
+    colour = colour * (1.0 - 0.15 * np.clip(rho, 0, 1) ** 4)
     return np.clip(colour, 0.0, 1.0), region
 
 
 def _film(shape, rng, size):
-    """A film: a flat, smooth membrane spanning the gaps between fibres.
+    """A film: a flat, smooth membrane of polymer spanning the gaps between fibres.
 
-    It lies on the mat and hides the fibres below it; only the shot noise of the
-    acquisition gives it texture, so its local contrast is much lower than that
-    of the fibre network, while its grey level is an ordinary one.
+    It lies on the mat and hides the fibres below it; it is bright grey (lighter than
+    the gaps, darker than the top fibres) and smooth: only faint shading and the shot
+    noise of the acquisition give it texture, so its local contrast is much lower
+    than that of the fibre network.
     """
-    axes = rng.uniform(10.0, 18.0, size=2)
+    area = _lognormal_area(rng, 230.0, 0.8, 60.0, 0.12 * size * size)
+    axes = _axes_for_area(rng, area, rng.uniform(1.0, 2.0))
     centre = rng.uniform(_MARGIN + 4, _MARGIN + size - 4, size=2)
     alpha, rho = _blob(shape, centre, axes, rng.uniform(0, np.pi), rng, roughness=0.5)
-    alpha *= rng.uniform(0.93, 0.99)
-    level = rng.uniform(0.26, 0.38)
-    shade = ndimage.gaussian_filter(rng.normal(size=shape), 6.0)
+    alpha *= rng.uniform(0.9, 0.98)
+    level = rng.uniform(0.65, 0.85)
+    shade = ndimage.gaussian_filter(rng.normal(size=shape), 4.0)
     shade /= shade.std() + 1e-12
-    colour = level * (1.0 + 0.04 * shade + 0.08 * np.clip(rho, 0, 1) ** 2)
-    return colour, alpha
+    colour = level * (1.0 + 0.04 * shade + 0.1 * np.clip(rho, 0, 1) ** 2)
+    return np.clip(colour, 0.0, 1.0), alpha
 
 
 def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, noise):
     """Render one image; return (image, mask) of shape (size, size)."""
     ext = size + 2 * _MARGIN
     shape = (ext, ext)
-    length = 1.5 * ext
+    length = 3.0 * ext
     n_steps = int(length / _STEP)
 
-    # background: dark, with a faint low-frequency glow (deep, unresolved fibres)
+    # background: nearly black, with a faint low-frequency glow (deep, unresolved fibres)
     bg = ndimage.gaussian_filter(rng.normal(size=shape), 12.0)
-    bg = 0.1 + 0.02 * bg / (bg.std() + 1e-12)
+    bg = _BACKGROUND * (1.0 + 0.5 * bg / (bg.std() + 1e-12))
 
     # fibre layers, 0 = top
     layers = []  # (colour, alpha, sigma) bottom layers last
@@ -199,24 +229,31 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     density = fiber_density * rng.uniform(0.9, 1.1)  # the mat is not uniform
     for lay in range(_N_LAYERS):
         z = lay / (_N_LAYERS - 1)
-        n = rng.poisson(density * _LAYER_WEIGHT[lay] * _FIBRES_PER_LAYER * ext / 64.0)
+        # the real mats are even: the count varies little from image to image
+        n = int(rng.poisson(density * _LAYER_WEIGHT[lay] * _FIBRES_PER_LAYER * ext / 64.0 * 0.25)
+                + density * _LAYER_WEIGHT[lay] * _FIBRES_PER_LAYER * ext / 64.0 * 0.75 + 0.5)
         if n == 0:
             layers.append((np.zeros(shape), np.zeros(shape), 0.0))
             continue
-        curv = rng.uniform(0.001, 0.006, size=n)
+        curv = rng.uniform(0.0, 0.0015, size=n)
         pts, tan = _random_paths(rng, n, n_steps, shape, curv)
-        rad = rng.uniform(0.6, 1.4, size=n) * (1.0 - 0.2 * z)
-        val = rng.uniform(0.8, 1.0, size=n) * (0.85 - 0.5 * z)
+        rad = rng.uniform(1.8, 2.9, size=n) * (1.0 - 0.25 * z)
+        val = np.clip(_LAYER_VALUE[lay] * rng.uniform(0.88, 1.08, size=n), 0.0, 1.0)
         # slow thickness variation along each fibre
-        wob = 1.0 + 0.12 * np.sin(
+        wob = 1.0 + 0.08 * np.sin(
             np.linspace(0, 1, n_steps)[None, :] * rng.uniform(4, 16, (n, 1))
             + rng.uniform(0, 2 * np.pi, (n, 1))
         )
         radius = (rad[:, None] * wob).ravel()
-        value = np.repeat(val, n_steps)
+        # and of brightness: a fibre rises and sinks through the mat
+        fade = 1.0 + 0.15 * np.sin(
+            np.linspace(0, 1, n_steps)[None, :] * rng.uniform(3, 10, (n, 1))
+            + rng.uniform(0, 2 * np.pi, (n, 1))
+        )
+        value = (val[:, None] * fade).ravel()
         pts, tan = pts.reshape(-1, 2), tan.reshape(-1, 2)
         colour, alpha = _render_curves(shape, pts, tan, radius, value)
-        sigma = 0.25 + 1.2 * z**1.3
+        sigma = 0.8 * z
         layers.append((colour, alpha, sigma))
         if lay == 0:
             top_fibres = (pts, tan, radius, value)
@@ -224,8 +261,10 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     # defects, each inserted above a layer (it occludes that layer and those below)
     defects = []  # (insert above layer index, colour, alpha, sigma)
     if anomalous:
-        n_def = int(rng.integers(1, 4))
-        kinds = [defect_types[i] for i in rng.integers(len(defect_types), size=n_def)]
+        n_def = int(rng.integers(1, 5))
+        weights = np.array([_DEFECT_FREQUENCY[k] for k in defect_types])
+        kinds = [defect_types[i] for i in
+                 rng.choice(len(defect_types), size=n_def, p=weights / weights.sum())]
         for kind in kinds:
             if kind == "bead":
                 if top_fibres is None:
@@ -266,18 +305,26 @@ def _render_nanofiber_image(rng, size, anomalous, fiber_density, defect_types, n
     for v in visible:
         mask |= v[crop] >= _MASK_THRESHOLD
 
-    # acquisition: brightness/contrast drift, vignetting, scan-line noise,
+    # acquisition: brightness/contrast drift, faint vignetting, scan-line noise,
     # shot noise and the detector's point-spread function
     rr, cc = np.indices((size, size), dtype=float)
     r2 = ((rr - size / 2) ** 2 + (cc - size / 2) ** 2) / (size / 2) ** 2
-    gain = rng.uniform(0.92, 1.08) * (1.0 - 0.08 * r2)
-    img = img * gain + rng.uniform(-0.02, 0.02)
+    gain = rng.uniform(0.97, 1.03) * (1.0 - 0.01 * r2)
+    img = img * gain + rng.uniform(-0.01, 0.01)
     if noise > 0:
-        img = img + noise * 0.1 * rng.normal(size=(size, 1))
-        photons = 1.0 / noise**2
+        img = img + noise * 0.02 * rng.normal(size=(size, 1))
+        photons = 12.0 / noise**2
         img = rng.poisson(np.clip(img, 0, None) * photons) / photons
-        img = ndimage.gaussian_filter(img, 0.6)
-    return np.clip(img, 0.0, 1.0), mask
+        img = ndimage.gaussian_filter(img, 0.35)
+    return _saturate(img), mask
+
+
+def _saturate(x, knee=0.8):
+    """The detector's response: linear up to ``knee``, then a soft saturation to 1
+    (the brightest fibres are blown out, and their noise is squeezed with them)."""
+    x = np.clip(x, 0.0, None)
+    top = knee + (1.0 - knee) * np.tanh((x - knee) / (1.0 - knee))
+    return np.where(x < knee, x, top)
 
 
 def make_nanofibers(
@@ -292,28 +339,39 @@ def make_nanofibers(
     """Synthetic SEM images of a nanofibrous material, with exact defect masks.
 
     The lecture's running example ("Monitoring Nanofiber Production", Carrera et al.
-    2017): each image ``s`` shows a dense, interconnected network of thin, curved
-    fibres, bright on a dark background. Fibres lie at several depths: the top ones
-    are crisp and bright and cover the lower ones, which are dimmer and blurrier
-    (out of the focal plane). Anomalous images also carry 1 to 3 defects, and their
-    mask ``Omega(c)`` is 1 exactly on the pixels ``c`` the defects changed.
+    2017): each image ``s`` shows a dense mat of long, nearly straight fibres, bright
+    and sharp on a dark background. Fibres lie at several depths: the top ones are
+    the brightest (blown out, as in the real micrographs) and cover the lower ones,
+    which are dimmer and slightly blurred. Anomalous images also carry 1 to 4 defects,
+    and their mask ``Omega(c)`` is 1 exactly on the pixels ``c`` the defects changed.
 
-    Defect types:
+    The generator is calibrated on the real NanoTWICE images at the scale the course
+    uses for them (half resolution, :data:`adcourse.data.nanotwice.COURSE_SCALE`): a
+    fibre is about 4 pixels wide, the grey-level histogram, the fibre cover, the
+    orientation spread, the noise, the power spectrum and the sizes and contrast of
+    the defects match those measured on 128 x 128 tiles of the real images
+    (:data:`adcourse.data.nanotwice.NANOTWICE_STATISTICS`, compared in
+    ``tests/test_nanotwice.py`` with :func:`adcourse.data.sem_statistics`).
 
-    * ``"bead"``: a small bright spindle (ellipse) sitting on a top fibre, where the
+    Defect types (drawn, when all three are allowed, with the frequencies 0.3, 0.5
+    and 0.2: on the real images most defects are clumps):
+
+    * ``"bead"``: a bright spindle (ellipse) sitting on a top fibre, where the
       fibre thickened during electrospinning;
-    * ``"clump"``: an irregular cluster of aggregated material with a granular,
-      knobbly surface (bright rims around dark pits, as SEM shows relief);
-    * ``"film"``: a flat, smooth membrane of mid-grey material spanning the gaps
+    * ``"clump"``: an irregular, bright aggregate of material with a granular,
+      knobbly surface (nodules and darker crevices); its area is log-normal, from
+      about 20 to 500 pixels, as on the real images;
+    * ``"film"``: a flat, smooth membrane of light-grey material spanning the gaps
       between fibres and hiding the fibres below it.
 
-    The defects have the grey levels of fibres and gaps, so a pixel's intensity
-    alone does not reveal them (the pixel AUROC of the raw intensity is about
-    0.55-0.7 and that of a Gaussian ``phi0`` fitted on normal intensities below
-    0.55), while local statistics of a patch (local mean and contrast over 9x9
-    windows) do better (about 0.8): a detector must look at the structure of the
-    patch around ``c``, not at ``s(c)`` alone. Images are rendered in pixels, at
-    any ``size``, with the same fibre width.
+    The defects are bright, but so are the top fibres: the raw grey level as a pixel
+    score reaches a pixel AUROC of about 0.75 (0.74 on the real images), a Gaussian
+    ``phi0`` of normal grey levels (score ``|s(c) - mu| / sigma``) falls below chance
+    (about 0.47, as on the real images), and a Gaussian of the local mean and
+    contrast over 9x9 windows does no better than the raw grey level (about 0.74;
+    0.73 on the real images): a detector must learn the structure of the patch
+    around ``c``. Images are rendered in pixels, at any ``size``, with the same
+    fibre width.
 
     Parameters
     ----------
@@ -330,11 +388,13 @@ def make_nanofibers(
         denser (fewer dark gaps), below 1 sparser.
     defect_types : sequence of str, default=("bead", "clump", "film")
         The defect types an anomalous image may carry; each defect picks one at
-        random. Pass one type to study it alone.
+        random (with the frequencies above, renormalised over the types given).
+        Pass one type to study it alone.
     noise : float >= 0, default=0.1
         SEM acquisition noise: Poisson shot noise with standard deviation about
-        ``noise * sqrt(intensity)``, faint horizontal scan-line offsets and a slight
-        blur of the detector. 0 gives clean renderings.
+        ``0.3 * noise * sqrt(intensity)``, faint horizontal scan-line offsets and a
+        slight blur of the detector, then the detector's soft saturation of the
+        brightest levels. 0 gives clean renderings (still saturated).
     random_state : int, numpy.random.Generator or None, default=0
         Seed (or generator) of every random choice; the same int gives the same
         images.

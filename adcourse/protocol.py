@@ -1,0 +1,309 @@
+r"""The protocol for few, large, stationary texture images (the real SEM micrographs).
+
+The NanoTWICE set has 5 defect-free images, each a large field of the same
+stationary texture (the nanofibre mat), and 40 images with defects. There are far
+too few normal *images* to fit a model on, but plenty of normal *patches*: the
+texture is the same everywhere, so a background model may be learned from any
+part of any normal image. The course therefore measures every image method the
+same way:
+
+1. **fit** the detector on ``n_crops`` random ``crop_size x crop_size`` crops of the
+   normal images (:func:`random_crops`);
+2. **score whole images**, whatever their size (detectors whose model does not
+   depend on the position accept any size); a detector that is per-location by
+   design is scored tile by tile (:func:`tiled_maps`);
+3. **measure** the pixel AUROC and the PRO (up to FPR 0.3) over all the pixels of
+   all the test images together (:func:`adcourse.metrics.pixel_roc_auc`,
+   :func:`adcourse.metrics.pro_auc`), plus the fit time and the milliseconds per
+   test image.
+
+:func:`evaluate_texture` does the three steps for one detector (fitted or not),
+:func:`choose_setting` picks a hyper-parameter on a *validation* set of images
+(never the test images), and :func:`texture_table` lays several methods out as an
+:class:`adcourse.compare.Table`, the format of the chapters' tables. The book and
+``scripts/bench_real.py`` both use these functions. For NanoTWICE the split
+(images to fit on, validation images, test images) is
+:func:`adcourse.data.nanotwice_split`.
+
+This module is a shared ingredient: it imports no wing, and works with any
+detector of the course's protocol (``fit``, ``anomaly_map``) and any test set with
+``images`` and ``masks`` arrays (an :class:`adcourse.data.ImageSet`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+
+from adcourse import metrics
+from adcourse.compare import Table
+from adcourse.validation import check_images
+
+__all__ = [
+    "random_crops",
+    "tiled_maps",
+    "TextureResult",
+    "evaluate_texture",
+    "choose_setting",
+    "texture_table",
+]
+
+
+def _positive_int(value, name, low=1):
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def random_crops(images, n_crops=200, crop_size=128, random_state=0):
+    """Random square crops of a few large images: the training set of the protocol.
+
+    Each crop picks an image uniformly at random, then a top-left corner uniformly
+    among the positions where the whole crop fits.
+
+    Parameters
+    ----------
+    images : array-like (n, H, W) or (n, C, H, W), floats in [0, 1]
+        The normal images.
+    n_crops : int, default=200
+    crop_size : int, default=128
+        Side of the crops (at most the smaller side of the images).
+    random_state : int, numpy.random.Generator or None, default=0
+
+    Returns
+    -------
+    ndarray (n_crops, crop_size, crop_size) or (n_crops, C, crop_size, crop_size)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> random_crops(np.zeros((2, 40, 60)), n_crops=5, crop_size=16).shape
+    (5, 16, 16)
+    """
+    images = check_images(images, "images")
+    n_crops = _positive_int(n_crops, "n_crops")
+    crop_size = _positive_int(crop_size, "crop_size")
+    h, w = images.shape[-2:]
+    if crop_size > min(h, w):
+        raise ValueError(f"crop_size must be at most the image side {min(h, w)}, got {crop_size}")
+    rng = np.random.default_rng(random_state)
+    which = rng.integers(len(images), size=n_crops)
+    rows = rng.integers(h - crop_size + 1, size=n_crops)
+    cols = rng.integers(w - crop_size + 1, size=n_crops)
+    return np.stack([images[k, ..., r:r + crop_size, c:c + crop_size]
+                     for k, r, c in zip(which, rows, cols)])
+
+
+def _tile_starts(length, tile):
+    """Start positions of tiles of side ``tile`` covering ``0..length-1``: a regular
+    grid, the last tile aligned with the end (so it may overlap its neighbour)."""
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, tile))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def tiled_maps(detector, images, tile):
+    """Anomaly maps of large images, computed tile by tile and stitched back.
+
+    For detectors that only accept their training size (per-location models such as
+    the per-location Gaussian): each image is cut into ``tile x tile`` tiles on a
+    regular grid whose last row and column of tiles are aligned with the image's
+    border, each tile is mapped, and every pixel takes the mean of the maps of the
+    tiles that contain it.
+
+    Parameters
+    ----------
+    detector : fitted image detector
+    images : array-like (n, H, W) or (n, C, H, W), with H, W >= tile
+    tile : int
+
+    Returns
+    -------
+    ndarray (n, H, W)
+    """
+    images = check_images(images, "images")
+    tile = _positive_int(tile, "tile")
+    h, w = images.shape[-2:]
+    if min(h, w) < tile:
+        raise ValueError(f"images of {h}x{w} pixels are smaller than the tile {tile}")
+    rows, cols = _tile_starts(h, tile), _tile_starts(w, tile)
+    total = np.zeros((len(images), h, w))
+    count = np.zeros((h, w))
+    for r in rows:
+        for c in cols:
+            maps = detector.anomaly_map(images[..., r:r + tile, c:c + tile])
+            total[:, r:r + tile, c:c + tile] += maps
+            count[r:r + tile, c:c + tile] += 1
+    return total / count
+
+
+@dataclass
+class TextureResult:
+    """What :func:`evaluate_texture` measured for one detector.
+
+    ``pixel_auroc`` and ``pro`` are computed over all the pixels of all the test
+    images together; ``fit_s`` is the fit time in seconds (None when the detector
+    came fitted), ``ms_per_image`` the scoring time per test image; ``maps`` the
+    anomaly maps (n, H, W) when asked for.
+    """
+
+    pixel_auroc: float
+    pro: float
+    fit_s: float | None
+    ms_per_image: float
+    maps: np.ndarray | None = field(default=None, repr=False)
+
+
+def _check_test(test):
+    if not (hasattr(test, "images") and hasattr(test, "masks")):
+        raise TypeError(
+            f"test must have images and masks (an adcourse.data.ImageSet), got {type(test).__name__}")
+    return test
+
+
+def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128, tile=None,
+                     random_state=0, keep_maps=False, max_fpr=0.3):
+    """Fit on random crops of the normal images, score whole test images, measure.
+
+    Parameters
+    ----------
+    detector : image detector
+        Unfitted (then ``fit_images`` is required) or already fitted (then pass
+        ``fit_images=None``: it is scored as it is).
+    test : ImageSet
+        Test images with their masks; every pixel of every image counts.
+    fit_images : array-like (n, H, W) or (n, C, H, W), optional
+        The normal images; the detector is fitted on :func:`random_crops` of them.
+    n_crops, crop_size : int, default 200, 128
+        The crops (same crops for every detector given the same ``random_state``).
+    tile : int or None, default None
+        None scores whole images; an int scores them with :func:`tiled_maps`
+        (for per-location detectors; use ``tile=crop_size``).
+    random_state : int, default 0
+        Seed of the crops.
+    keep_maps : bool, default False
+        Return the maps in the result.
+    max_fpr : float, default 0.3
+        Upper FPR limit of the PRO.
+
+    Returns
+    -------
+    TextureResult
+    """
+    test = _check_test(test)
+    fit_s = None
+    if fit_images is not None:
+        crops = random_crops(fit_images, n_crops, crop_size, random_state)
+        t0 = time.perf_counter()
+        detector.fit(crops)
+        fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    if tile is None:
+        maps = detector.anomaly_map(test.images)
+    else:
+        maps = tiled_maps(detector, test.images, tile)
+    ms = 1000.0 * (time.perf_counter() - t0) / len(test.images)
+    return TextureResult(
+        pixel_auroc=metrics.pixel_roc_auc(maps, test.masks),
+        pro=metrics.pro_auc(maps, test.masks, max_fpr=max_fpr),
+        fit_s=fit_s,
+        ms_per_image=ms,
+        maps=maps if keep_maps else None,
+    )
+
+
+def choose_setting(make_detector, candidates, fit_images, validation, measure="pixel_auroc",
+                   **protocol):
+    """Choose a setting (hyper-parameter) on validation images, never on test images.
+
+    Every candidate ``v`` gives a detector ``make_detector(v)``, fitted and measured
+    with :func:`evaluate_texture` on the ``validation`` images; the best one by
+    ``measure`` wins (the first on ties). Only then should the chosen detector be
+    measured on the test images. For NanoTWICE, ``validation`` is
+    ``adcourse.data.nanotwice_split(...).validation`` (10 anomalous images, none of
+    them in the test part).
+
+    Parameters
+    ----------
+    make_detector : callable ``value -> detector``
+    candidates : sequence
+        Values to try (patch sizes, numbers of components, ...).
+    fit_images : array-like
+        The normal images (the detector is fitted on crops of them).
+    validation : ImageSet
+        Images with masks reserved for choosing settings.
+    measure : {"pixel_auroc", "pro"}, default "pixel_auroc"
+    **protocol
+        Further arguments of :func:`evaluate_texture` (``n_crops``, ``crop_size``,
+        ``tile``, ``random_state``).
+
+    Returns
+    -------
+    best : object
+        The winning candidate.
+    scores : dict candidate -> TextureResult
+    """
+    if measure not in ("pixel_auroc", "pro"):
+        raise ValueError(f"measure must be 'pixel_auroc' or 'pro', got {measure!r}")
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("candidates is empty: give at least one setting to try")
+    scores = {}
+    for value in candidates:
+        scores[value] = evaluate_texture(make_detector(value), validation, fit_images, **protocol)
+    best = max(candidates, key=lambda v: getattr(scores[v], measure))
+    return best, scores
+
+
+def texture_table(methods, fit_images, test, dataset="real SEM", tiles=None, fitted=None,
+                  **protocol):
+    """:func:`evaluate_texture` for several methods, as an :class:`adcourse.compare.Table`.
+
+    Parameters
+    ----------
+    methods : dict name -> callable returning a fresh detector
+    fit_images, test
+        As in :func:`evaluate_texture`.
+    dataset : str, default "real SEM"
+        Column name of the table.
+    tiles : dict name -> int, optional
+        Tile size of the methods to score tile by tile.
+    fitted : dict name -> (detector, fit seconds), optional
+        Detectors fitted already (on the same crops): scored without refitting.
+    **protocol
+        ``n_crops``, ``crop_size``, ``random_state``, ``max_fpr``.
+
+    Returns
+    -------
+    Table
+        Measures ``pixel_auroc`` and ``pro``; each row also holds ``fit_s``,
+        ``score_s`` (seconds for all test images) and ``ms_per_image``; a method that
+        fails gets an error in its cell, the others still run.
+    """
+    tiles, fitted = dict(tiles or {}), dict(fitted or {})
+    unknown = [k for k in list(tiles) + list(fitted) if k not in methods]
+    if unknown:
+        raise ValueError(f"tiles / fitted name methods that are not in methods: {unknown}")
+    rows = []
+    for name, make in methods.items():
+        row = {"method": name, "dataset": dataset}
+        try:
+            if name in fitted:
+                det, fit_s = fitted[name]
+                result = evaluate_texture(det, test, None, tile=tiles.get(name), **protocol)
+                result.fit_s = float(fit_s)
+            else:
+                result = evaluate_texture(make(), test, fit_images, tile=tiles.get(name), **protocol)
+            row.update(pixel_auroc=result.pixel_auroc, pro=result.pro, fit_s=result.fit_s,
+                       score_s=result.ms_per_image * len(test.images) / 1000.0,
+                       ms_per_image=result.ms_per_image)
+        except Exception as exc:  # one failure must not hide the other results
+            row.update(error=f"{type(exc).__name__}: {exc}")
+        rows.append(row)
+    return Table(rows, ("pixel_auroc", "pro"))

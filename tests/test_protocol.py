@@ -1,0 +1,176 @@
+"""adcourse.protocol: crops, tiling, the texture protocol, choosing settings on validation images."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from adcourse import metrics
+from adcourse.base import BaseImageDetector
+from adcourse.compare import Table
+from adcourse.data import ImageSet
+from adcourse.protocol import (
+    TextureResult,
+    choose_setting,
+    evaluate_texture,
+    random_crops,
+    texture_table,
+    tiled_maps,
+)
+
+
+class Brightness(BaseImageDetector):
+    """Score = |grey level - mean of the training pixels| smoothed over ``width`` pixels:
+    a location-free detector that accepts any image size."""
+
+    def __init__(self, width=1):
+        self.width = width
+
+    def _fit(self, images):
+        self.mean_ = float(images.mean())
+        self.n_fit_images_ = len(images)
+
+    def _map(self, images):
+        from scipy import ndimage
+
+        return ndimage.uniform_filter(np.abs(images - self.mean_), size=(1, self.width, self.width))
+
+
+class FixedSize(Brightness):
+    """The same score, but refusing any size other than the training size (per-location)."""
+
+    def _map(self, images):
+        if images.shape[1:] != tuple(self.image_shape_):
+            raise ValueError("images must have the shape of the training images")
+        self.calls_ = getattr(self, "calls_", 0) + 1
+        return super()._map(images)
+
+
+def _texture_set(seed=0, n=3, shape=(40, 56)):
+    """Noise around 0.5 with bright square defects of 6x6 pixels."""
+    rng = np.random.default_rng(seed)
+    images = np.clip(rng.normal(0.5, 0.05, (n,) + shape), 0, 1)
+    masks = np.zeros(images.shape, dtype=bool)
+    for i in range(n):
+        r, c = rng.integers(0, shape[0] - 6), rng.integers(0, shape[1] - 6)
+        masks[i, r:r + 6, c:c + 6] = True
+    images[masks] = 0.9
+    return ImageSet(images, masks)
+
+
+def test_random_crops_come_from_the_images():
+    images = np.random.default_rng(0).uniform(size=(2, 30, 50))
+    crops = random_crops(images, n_crops=20, crop_size=8, random_state=3)
+    assert crops.shape == (20, 8, 8)
+    for crop in crops:  # every crop is a window of one of the images
+        found = any(np.array_equal(im[r:r + 8, c:c + 8], crop)
+                    for im in images for r in range(23) for c in range(43))
+        assert found
+    np.testing.assert_array_equal(crops, random_crops(images, 20, 8, random_state=3))
+    assert not np.array_equal(crops, random_crops(images, 20, 8, random_state=4))
+    colour = random_crops(np.zeros((1, 3, 20, 20)), 4, 10)
+    assert colour.shape == (4, 3, 10, 10)
+
+
+def test_random_crops_bad_arguments():
+    with pytest.raises(ValueError, match="crop_size"):
+        random_crops(np.zeros((1, 20, 30)), 4, crop_size=21)
+    with pytest.raises(ValueError, match="n_crops"):
+        random_crops(np.zeros((1, 20, 30)), 0, 8)
+    with pytest.raises(ValueError, match="images"):
+        random_crops(np.full((1, 20, 30), 2.0), 4, 8)
+
+
+def test_tiled_maps_equal_whole_maps_for_a_pixelwise_detector():
+    test = _texture_set()
+    whole = Brightness().fit(test.images[:1, :16, :16])
+    fixed = FixedSize().fit(test.images[:1, :16, :16])
+    with pytest.raises(ValueError):
+        fixed.anomaly_map(test.images)
+    tiled = tiled_maps(fixed, test.images, 16)
+    np.testing.assert_allclose(tiled, whole.anomaly_map(test.images), atol=1e-12)
+    # 40 x 56 with tiles of 16: rows 0, 16, 24 and columns 0, 16, 32, 40
+    assert fixed.calls_ == 3 * 4
+
+
+def test_evaluate_texture_fits_on_crops_and_measures_all_pixels():
+    fit_images = _texture_set(1).images * 0 + 0.5
+    test = _texture_set(2)
+    det = Brightness()
+    result = evaluate_texture(det, test, fit_images, n_crops=7, crop_size=16, keep_maps=True)
+    assert isinstance(result, TextureResult)
+    assert det.n_fit_images_ == 7 and det.image_shape_ == (16, 16)
+    assert result.maps.shape == test.images.shape  # whole images, any size
+    expected = roc_auc_score(test.masks.ravel(), result.maps.ravel())
+    assert result.pixel_auroc == pytest.approx(expected, abs=1e-12)
+    assert result.pro == pytest.approx(metrics.pro_auc(result.maps, test.masks))
+    assert result.pixel_auroc > 0.95 and result.fit_s >= 0 and result.ms_per_image > 0
+    # already fitted: scored as it is
+    again = evaluate_texture(det, test)
+    assert again.fit_s is None and again.pixel_auroc == result.pixel_auroc and again.maps is None
+
+
+def test_evaluate_texture_tiles_per_location_detectors():
+    fit_images, test = _texture_set(1).images, _texture_set(2)
+    with pytest.raises(ValueError):
+        evaluate_texture(FixedSize(), test, fit_images, n_crops=4, crop_size=16)
+    tiled = evaluate_texture(FixedSize(), test, fit_images, n_crops=4, crop_size=16, tile=16)
+    whole = evaluate_texture(Brightness(), test, fit_images, n_crops=4, crop_size=16)
+    assert tiled.pixel_auroc == pytest.approx(whole.pixel_auroc)
+
+
+def test_evaluate_texture_bad_test_set():
+    with pytest.raises(TypeError, match="ImageSet"):
+        evaluate_texture(Brightness(), np.zeros((2, 16, 16)), np.zeros((1, 16, 16)))
+
+
+def test_choose_setting_uses_the_validation_images_only():
+    fit_images = _texture_set(1).images
+    validation = _texture_set(3)
+    seen = []
+
+    def make(width):
+        det = Brightness(width)
+        original = det.anomaly_map
+
+        def spy(images):
+            seen.append(images)
+            return original(images)
+
+        det.anomaly_map = spy
+        return det
+
+    best, scores = choose_setting(make, [1, 3, 25], fit_images, validation, n_crops=4, crop_size=16)
+    assert set(scores) == {1, 3, 25}
+    assert best == max(scores, key=lambda v: scores[v].pixel_auroc)
+    assert scores[25].pixel_auroc < scores[best].pixel_auroc  # a 25-px box blurs 6-px defects
+    assert all(images is validation.images for images in seen)
+    with pytest.raises(ValueError, match="measure"):
+        choose_setting(make, [1], fit_images, validation, measure="accuracy")
+    with pytest.raises(ValueError, match="candidates"):
+        choose_setting(make, [], fit_images, validation)
+
+
+def test_texture_table():
+    fit_images, test = _texture_set(1).images, _texture_set(2)
+    pre = Brightness().fit(random_crops(fit_images, 4, 16))
+
+    def broken():
+        raise RuntimeError("no model")
+
+    table = texture_table(
+        {"brightness": Brightness, "fixed": FixedSize, "prefitted": Brightness, "broken": broken},
+        fit_images, test, tiles={"fixed": 16}, fitted={"prefitted": (pre, 1.5)},
+        n_crops=4, crop_size=16,
+    )
+    assert isinstance(table, Table) and table.measures == ("pixel_auroc", "pro")
+    assert table.methods == ["brightness", "fixed", "prefitted", "broken"]
+    auc = table.value("brightness", "real SEM", "pixel_auroc")
+    assert table.value("fixed", "real SEM", "pixel_auroc") == pytest.approx(auc)
+    assert table.value("prefitted", "real SEM", "fit_s") == 1.5
+    row = next(r for r in table.rows if r["method"] == "broken")
+    assert "RuntimeError: no model" in row["error"]
+    assert "error" in str(table)
+    with pytest.raises(ValueError, match="not in methods"):
+        texture_table({"a": Brightness}, fit_images, test, tiles={"b": 16})
