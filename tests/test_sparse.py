@@ -207,9 +207,7 @@ def test_dictionary_learning_rejects_bad_input(training_patches):
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
 def nanofibres():
-    # measured over 6 seeds (64x64, 4 train / 12 test images): SparseCodingDetector(9x9)
-    # pixel AUROC 0.80-0.93; raw-patch Gaussian 5x5 / 9x9 0.33-0.97 (it wins on 1 seed of 6);
-    # on this seed 0.879 against 0.586 (9x9) and 0.569 (5x5)
+    # on this seed (calibrated generator): SparseCodingDetector(9x9) pixel AUROC 0.71
     train = make_nanofibers(n_images=4, size=64, anomaly_rate=0.0, random_state=105)
     test = make_nanofibers(n_images=12, size=64, anomaly_rate=0.5, random_state=205)
     return train, test
@@ -244,10 +242,14 @@ def test_detector_features_and_protocol(nanofibres, fitted):
     assert np.all(feats >= 0)
     assert det.dictionary_.shape == (81, 32)
     assert det.validation_features_.shape[1] == 2
-    # anomalous patches (centre pixel in a defect) reconstruct worse on average
+    # anomalous patches (centre pixel in a defect) are smoother than the fibre network:
+    # on the calibrated nanofibres, as on the real images, they are coded with a smaller
+    # error and a smaller l1 norm (measured ratios 0.69 and 0.66): the density of the pair
+    # flags them because it is two-sided
     centre = test.masks[:, 4:60, 4:60]
-    err = feats[..., 0]
-    assert err[centre].mean() > 1.5 * err[~centre].mean()
+    err, l1 = feats[..., 0], feats[..., 1]
+    assert err[centre].mean() < 0.85 * err[~centre].mean()
+    assert l1[centre].mean() < 0.85 * l1[~centre].mean()
     maps = det.anomaly_map(test.images)
     assert maps.shape == test.images.shape
     np.testing.assert_array_equal(det.anomaly_score(test.images), maps.max(axis=(1, 2)))

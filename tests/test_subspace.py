@@ -145,20 +145,24 @@ def test_pca_patch_detector_equals_numpy_on_images(fibres):
     np.testing.assert_allclose(det.patch_scores(structural.images).ravel(), err, rtol=1e-8, atol=1e-10)
 
 
-def test_reconstruction_finds_structural_defects_but_not_films(fibres):
-    """PCA reconstruction sees beads and clumps; a flat film is reconstructed perfectly well.
+def test_reconstruction_error_misses_smooth_defects(fibres):
+    """The defects are smoother than the fibre network, so PCA reconstructs them *better*
+    than normal patches: the reconstruction error alone scores them below chance, the
+    flat films worst of all, as on the real SEM images (PCA residual 0.44 pixel AUROC
+    there); the expert features (variance, total variation) see the films.
 
-    Measured (3 seeds, 64x64, 9x9 patches, m=20): pixel AUROC 0.86-0.95 on beads and
-    clumps, 0.1-0.2 on films, where the expert features (variance, total variation)
-    reach about 0.8.
+    Measured on these seeds (64x64, 9x9 patches, m=20, calibrated generator): pixel AUROC
+    0.41 on beads and clumps, 0.27 on films, where the expert features reach 0.83.
     """
     train, structural, films = fibres
     pca = PatchDetector(PCADetector(20), patch_size=9).fit(train.images)
-    assert metrics.pixel_roc_auc(pca.anomaly_map(structural.images), structural.masks) > 0.8
+    on_structural = metrics.pixel_roc_auc(pca.anomaly_map(structural.images), structural.masks)
     on_films = metrics.pixel_roc_auc(pca.anomaly_map(films.images), films.masks)
     expert = ExpertFeatureDetector(patch_size=15).fit(train.images)
     expert_on_films = metrics.pixel_roc_auc(expert.anomaly_map(films.images), films.masks)
+    assert on_structural < 0.55
     assert on_films < 0.4
+    assert expert_on_films > 0.75
     assert expert_on_films > on_films + 0.3
 
 
@@ -195,8 +199,11 @@ def test_pca_features_flag_a_patch_simpler_than_normal_data():
 
 
 @pytest.mark.parametrize("seed", [3, 5])
-def test_pca_feature_monitoring_beats_the_raw_patch_gaussian_on_nanofibres(seed):
-    """Issue 4's criterion, on the seeds where the raw-patch Gaussian does best (0.73-0.77)."""
+def test_pca_feature_monitoring_flags_films_that_reconstruction_misses(seed):
+    """Issue 4's criterion on the calibrated nanofibres: a film is a patch *simpler* than
+    the normal ones; its reconstruction error is small (it looks normal to PCA and to the
+    raw-patch Gaussian, both far below chance) but its projection energy is small too,
+    which the two-sided Gaussian of the two energies flags."""
     from adcourse.data import make_nanofibers
     from adcourse.vectors.density import GaussianDetector
     from adcourse.metrics import pixel_roc_auc
@@ -204,12 +211,15 @@ def test_pca_feature_monitoring_beats_the_raw_patch_gaussian_on_nanofibres(seed)
     from adcourse.images.subspace import PCAFeatureDetector
 
     train = make_nanofibers(n_images=8, size=96, anomaly_rate=0.0, random_state=1)
-    test = make_nanofibers(n_images=12, size=96, anomaly_rate=0.5, random_state=seed)
+    test = make_nanofibers(n_images=8, size=96, anomaly_rate=1.0, defect_types=("film",),
+                           random_state=seed)
     gauss = PatchDetector(GaussianDetector(reg=1e-4), 9).fit(train.images).anomaly_map(test.images)
+    recon = PatchDetector(PCADetector(20), 9).fit(train.images).anomaly_map(test.images)
     pca = PatchDetector(PCAFeatureDetector(20), 9).fit(train.images).anomaly_map(test.images)
-    a_gauss, a_pca = pixel_roc_auc(gauss, test.masks), pixel_roc_auc(pca, test.masks)
-    assert a_pca > 0.85, a_pca  # measured 0.88-0.94 over seeds 3-6
-    assert a_pca > a_gauss + 0.05, (a_pca, a_gauss)
+    a_gauss, a_recon, a_pca = (pixel_roc_auc(m, test.masks) for m in (gauss, recon, pca))
+    assert a_pca > 0.65, a_pca  # measured 0.74 (seed 3), 0.82 (seed 5)
+    assert a_gauss < 0.3 and a_recon < 0.3, (a_gauss, a_recon)  # measured 0.11-0.16
+    assert a_pca > max(a_gauss, a_recon) + 0.3
 
 
 def test_pca_feature_detector_bad_input():
