@@ -11,7 +11,8 @@ same way:
    normal images (:func:`random_crops`);
 2. **score whole images**, whatever their size (detectors whose model does not
    depend on the position accept any size); a detector that is per-location by
-   design is scored tile by tile (:func:`tiled_maps`);
+   design is scored tile by tile (:func:`adcourse.base.tiled_anomaly_map`, tiles of
+   the crop size);
 3. **measure** the pixel AUROC and the PRO (up to FPR 0.3) over all the pixels of
    all the test images together (:func:`adcourse.metrics.pixel_roc_auc`,
    :func:`adcourse.metrics.pro_auc`), plus the fit time and the milliseconds per
@@ -39,12 +40,12 @@ from numbers import Integral
 import numpy as np
 
 from adcourse import metrics
+from adcourse.base import tiled_anomaly_map
 from adcourse.compare import Table
 from adcourse.validation import check_images
 
 __all__ = [
     "random_crops",
-    "tiled_maps",
     "TextureResult",
     "evaluate_texture",
     "choose_setting",
@@ -97,52 +98,6 @@ def random_crops(images, n_crops=200, crop_size=128, random_state=0):
                      for k, r, c in zip(which, rows, cols)])
 
 
-def _tile_starts(length, tile):
-    """Start positions of tiles of side ``tile`` covering ``0..length-1``: a regular
-    grid, the last tile aligned with the end (so it may overlap its neighbour)."""
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile + 1, tile))
-    if starts[-1] != length - tile:
-        starts.append(length - tile)
-    return starts
-
-
-def tiled_maps(detector, images, tile):
-    """Anomaly maps of large images, computed tile by tile and stitched back.
-
-    For detectors that only accept their training size (per-location models such as
-    the per-location Gaussian): each image is cut into ``tile x tile`` tiles on a
-    regular grid whose last row and column of tiles are aligned with the image's
-    border, each tile is mapped, and every pixel takes the mean of the maps of the
-    tiles that contain it.
-
-    Parameters
-    ----------
-    detector : fitted image detector
-    images : array-like (n, H, W) or (n, C, H, W), with H, W >= tile
-    tile : int
-
-    Returns
-    -------
-    ndarray (n, H, W)
-    """
-    images = check_images(images, "images")
-    tile = _positive_int(tile, "tile")
-    h, w = images.shape[-2:]
-    if min(h, w) < tile:
-        raise ValueError(f"images of {h}x{w} pixels are smaller than the tile {tile}")
-    rows, cols = _tile_starts(h, tile), _tile_starts(w, tile)
-    total = np.zeros((len(images), h, w))
-    count = np.zeros((h, w))
-    for r in rows:
-        for c in cols:
-            maps = detector.anomaly_map(images[..., r:r + tile, c:c + tile])
-            total[:, r:r + tile, c:c + tile] += maps
-            count[r:r + tile, c:c + tile] += 1
-    return total / count
-
-
 @dataclass
 class TextureResult:
     """What :func:`evaluate_texture` measured for one detector.
@@ -167,7 +122,7 @@ def _check_test(test):
     return test
 
 
-def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128, tile=None,
+def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128, tiled=False,
                      random_state=0, keep_maps=False, max_fpr=0.3):
     """Fit on random crops of the normal images, score whole test images, measure.
 
@@ -182,9 +137,10 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
         The normal images; the detector is fitted on :func:`random_crops` of them.
     n_crops, crop_size : int, default 200, 128
         The crops (same crops for every detector given the same ``random_state``).
-    tile : int or None, default None
-        None scores whole images; an int scores them with :func:`tiled_maps`
-        (for per-location detectors; use ``tile=crop_size``).
+    tiled : bool, default False
+        False scores whole images; True scores them tile by tile with
+        :func:`adcourse.base.tiled_anomaly_map` (tiles of the training size), for
+        detectors that are per-location by design.
     random_state : int, default 0
         Seed of the crops.
     keep_maps : bool, default False
@@ -204,10 +160,10 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
         detector.fit(crops)
         fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    if tile is None:
-        maps = detector.anomaly_map(test.images)
+    if tiled:
+        maps = tiled_anomaly_map(detector, test.images)
     else:
-        maps = tiled_maps(detector, test.images, tile)
+        maps = detector.anomaly_map(test.images)
     ms = 1000.0 * (time.perf_counter() - t0) / len(test.images)
     return TextureResult(
         pixel_auroc=metrics.pixel_roc_auc(maps, test.masks),
@@ -241,7 +197,7 @@ def choose_setting(make_detector, candidates, fit_images, validation, measure="p
     measure : {"pixel_auroc", "pro"}, default "pixel_auroc"
     **protocol
         Further arguments of :func:`evaluate_texture` (``n_crops``, ``crop_size``,
-        ``tile``, ``random_state``).
+        ``tiled``, ``random_state``).
 
     Returns
     -------
@@ -261,7 +217,7 @@ def choose_setting(make_detector, candidates, fit_images, validation, measure="p
     return best, scores
 
 
-def texture_table(methods, fit_images, test, dataset="real SEM", tiles=None, fitted=None,
+def texture_table(methods, fit_images, test, dataset="real SEM", tiled=(), fitted=None,
                   **protocol):
     """:func:`evaluate_texture` for several methods, as an :class:`adcourse.compare.Table`.
 
@@ -272,8 +228,8 @@ def texture_table(methods, fit_images, test, dataset="real SEM", tiles=None, fit
         As in :func:`evaluate_texture`.
     dataset : str, default "real SEM"
         Column name of the table.
-    tiles : dict name -> int, optional
-        Tile size of the methods to score tile by tile.
+    tiled : collection of names, optional
+        The methods to score tile by tile (per-location detectors).
     fitted : dict name -> (detector, fit seconds), optional
         Detectors fitted already (on the same crops): scored without refitting.
     **protocol
@@ -286,20 +242,20 @@ def texture_table(methods, fit_images, test, dataset="real SEM", tiles=None, fit
         ``score_s`` (seconds for all test images) and ``ms_per_image``; a method that
         fails gets an error in its cell, the others still run.
     """
-    tiles, fitted = dict(tiles or {}), dict(fitted or {})
-    unknown = [k for k in list(tiles) + list(fitted) if k not in methods]
+    tiled, fitted = set(tiled), dict(fitted or {})
+    unknown = [k for k in list(tiled) + list(fitted) if k not in methods]
     if unknown:
-        raise ValueError(f"tiles / fitted name methods that are not in methods: {unknown}")
+        raise ValueError(f"tiled / fitted name methods that are not in methods: {unknown}")
     rows = []
     for name, make in methods.items():
         row = {"method": name, "dataset": dataset}
         try:
             if name in fitted:
                 det, fit_s = fitted[name]
-                result = evaluate_texture(det, test, None, tile=tiles.get(name), **protocol)
+                result = evaluate_texture(det, test, None, tiled=name in tiled, **protocol)
                 result.fit_s = float(fit_s)
             else:
-                result = evaluate_texture(make(), test, fit_images, tile=tiles.get(name), **protocol)
+                result = evaluate_texture(make(), test, fit_images, tiled=name in tiled, **protocol)
             row.update(pixel_auroc=result.pixel_auroc, pro=result.pro, fit_s=result.fit_s,
                        score_s=result.ms_per_image * len(test.images) / 1000.0,
                        ms_per_image=result.ms_per_image)

@@ -16,7 +16,6 @@ from adcourse.protocol import (
     evaluate_texture,
     random_crops,
     texture_table,
-    tiled_maps,
 )
 
 
@@ -82,18 +81,6 @@ def test_random_crops_bad_arguments():
         random_crops(np.full((1, 20, 30), 2.0), 4, 8)
 
 
-def test_tiled_maps_equal_whole_maps_for_a_pixelwise_detector():
-    test = _texture_set()
-    whole = Brightness().fit(test.images[:1, :16, :16])
-    fixed = FixedSize().fit(test.images[:1, :16, :16])
-    with pytest.raises(ValueError):
-        fixed.anomaly_map(test.images)
-    tiled = tiled_maps(fixed, test.images, 16)
-    np.testing.assert_allclose(tiled, whole.anomaly_map(test.images), atol=1e-12)
-    # 40 x 56 with tiles of 16: rows 0, 16, 24 and columns 0, 16, 32, 40
-    assert fixed.calls_ == 3 * 4
-
-
 def test_evaluate_texture_fits_on_crops_and_measures_all_pixels():
     fit_images = _texture_set(1).images * 0 + 0.5
     test = _texture_set(2)
@@ -115,7 +102,10 @@ def test_evaluate_texture_tiles_per_location_detectors():
     fit_images, test = _texture_set(1).images, _texture_set(2)
     with pytest.raises(ValueError):
         evaluate_texture(FixedSize(), test, fit_images, n_crops=4, crop_size=16)
-    tiled = evaluate_texture(FixedSize(), test, fit_images, n_crops=4, crop_size=16, tile=16)
+    fixed = FixedSize()
+    tiled = evaluate_texture(fixed, test, fit_images, n_crops=4, crop_size=16, tiled=True)
+    # 40 x 56 with tiles of 16: rows 0, 16, 24 and columns 0, 16, 32, 40
+    assert fixed.calls_ == 3 * 4
     whole = evaluate_texture(Brightness(), test, fit_images, n_crops=4, crop_size=16)
     assert tiled.pixel_auroc == pytest.approx(whole.pixel_auroc)
 
@@ -161,7 +151,7 @@ def test_texture_table():
 
     table = texture_table(
         {"brightness": Brightness, "fixed": FixedSize, "prefitted": Brightness, "broken": broken},
-        fit_images, test, tiles={"fixed": 16}, fitted={"prefitted": (pre, 1.5)},
+        fit_images, test, tiled={"fixed"}, fitted={"prefitted": (pre, 1.5)},
         n_crops=4, crop_size=16,
     )
     assert isinstance(table, Table) and table.measures == ("pixel_auroc", "pro")
@@ -173,4 +163,4 @@ def test_texture_table():
     assert "RuntimeError: no model" in row["error"]
     assert "error" in str(table)
     with pytest.raises(ValueError, match="not in methods"):
-        texture_table({"a": Brightness}, fit_images, test, tiles={"b": 16})
+        texture_table({"a": Brightness}, fit_images, test, tiled={"b"})
