@@ -170,6 +170,70 @@ def read_scoremap(widget):
     return out
 
 
+def smallest_text_px(widget):
+    """Smallest rendered text size in ``widget``, in CSS pixels, and where it is.
+
+    SVG text counts at the size it is drawn: its font size times the scale of the SVG
+    (viewBox to screen); HTML text at its computed font size. Returns ``(px, description)``.
+    """
+    return tuple(widget.evaluate("""(root) => {
+      let best = [Infinity, ""];
+      const consider = (px, what) => { if (px < best[0]) best = [px, what]; };
+      for (const t of root.querySelectorAll("svg text")) {
+        if (!t.textContent.trim()) continue;
+        const m = t.getScreenCTM();
+        const scale = Math.hypot(m.a, m.b);
+        consider(parseFloat(getComputedStyle(t).fontSize) * scale, "svg: " + t.textContent);
+      }
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const el = n.parentElement;
+        if (!n.textContent.trim() || el.closest("svg") || !el.getClientRects().length) continue;
+        consider(parseFloat(getComputedStyle(el).fontSize), "html: " + n.textContent.trim());
+      }
+      return best;
+    }"""))
+
+
+def widget_colors(widget):
+    """Computed colours of a rendered widget as RGB triples (0-255).
+
+    Keys: ``background`` (of the widget box), ``text`` (its text colour), ``tick`` (fill of
+    an SVG tick label), ``page`` (the page's background, as the theme draws it).
+    """
+    return widget.evaluate("""(root) => {
+      const rgb = (s) => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+      const pageBg = (() => {
+        for (let el = root.parentElement; el; el = el.parentElement) {
+          const c = getComputedStyle(el).backgroundColor;
+          if (c && !/rgba\\(.*, 0\\)$/.test(c) && c !== "transparent") return rgb(c);
+        }
+        return [255, 255, 255];
+      })();
+      return {
+        background: rgb(getComputedStyle(root).backgroundColor),
+        text: rgb(getComputedStyle(root).color),
+        tick: rgb(getComputedStyle(root.querySelector("svg text.adc-tick")).fill),
+        page: pageBg,
+      };
+    }""")
+
+
+def luminance(rgb):
+    """Relative luminance (WCAG 2) of an sRGB colour given as 0-255 values."""
+    def channel(c):
+        c = c / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(rgb1, rgb2):
+    """WCAG contrast ratio of two colours (1 to 21)."""
+    hi, lo = sorted((luminance(rgb1), luminance(rgb2)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
 def canvas_pixels(widget, selector, x_frac, y_frac):
     """RGBA of the canvas ``selector`` in ``widget`` at a point given as fractions of its size."""
     return widget.locator(selector).evaluate(

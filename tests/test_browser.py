@@ -17,10 +17,12 @@ from browser_utils import (
     build_scratch_book,
     canvas_pixels,
     chromium_missing_reason,
+    contrast,
     find_scoremap_widget,
     find_threshold_widget,
     is_local,
     launch_chromium,
+    luminance,
     read_metrics,
     read_scoremap,
     record_requests,
@@ -28,6 +30,8 @@ from browser_utils import (
     edge_cases,
     set_slider,
     shown_threshold,
+    smallest_text_px,
+    widget_colors,
 )
 
 pytestmark = [
@@ -113,10 +117,13 @@ def test_scratch_book_offline(scratch_html):
         title = widget.locator("svg.adc-te-roc-svg text.adc-title").text_content()
         assert title == f"ROC curve, AUC = {metrics.roc_auc(scores, labels):.3f}"
 
-        # initial state: the best ROC point, exactly as Python computes it
-        r = metrics.rates(scores, labels, metrics.best_threshold(scores, labels))
+        # initial state: FPR-controlled on the normal samples (not the best ROC point), as in Python
+        start = ThresholdExplorer(scores, labels).initial_threshold
+        assert start.rule == "from_fpr" and shown_threshold(widget) == start.value
+        r = metrics.rates(scores, labels, start.value)
         shown = read_metrics(widget)
-        assert (int(shown["tp"]), int(shown["fp"])) == (r.tp, r.fp)
+        assert (int(shown["tp"]), int(shown["fp"])) == (r.tp, r.fp) and r.fpr <= 0.05
+        assert widget.locator(".adc-note").inner_text().startswith(f"Starts at γ = {start.value:.4g}")
 
         before, low, high, stepped, position, value = _move_and_read(page, widget)
         assert position == positions.size - 1 - 5 and value == positions[position]
@@ -262,7 +269,7 @@ def test_scratch_book_slider_ends_on_unlucky_data(scratch_html):
             w = ThresholdExplorer(scores, labels)
             thresholds = w.slider_thresholds
             widget = find_threshold_widget(page, i)
-            assert widget.locator(".adc-te-heading").inner_text() == name
+            assert widget.locator(".adc-heading").inner_text() == name
             slider = widget.locator("input.adc-te-slider")
             assert shown_threshold(widget) == w.threshold
 
@@ -274,7 +281,8 @@ def test_scratch_book_slider_ends_on_unlucky_data(scratch_html):
                 return {"tp": r.tp, "fp": r.fp, "tn": r.tn, "fn": r.fn}
 
             assert counts(read_metrics(widget)) == expected(w.threshold), name
-            # End first: the initial position may already be 0 (then Home fires no event)
+            # from the middle (the start may be at an end, where that key fires no event)
+            set_slider(widget, thresholds.size // 2)
             pos, t, shown = press_and_read(page, widget, slider, "End", read_metrics)
             assert (pos, t) == (thresholds.size - 1, thresholds[-1]), name
             assert counts(shown) == expected(t) == {"tp": 0, "fp": 0, "tn": 40, "fn": 20}, name
@@ -292,7 +300,7 @@ def test_scratch_book_slider_ends_on_unlucky_data(scratch_html):
             w = ScoreMapExplorer(image, score_map, mask)
             q, thresholds = w.quantized_map, w.slider_thresholds
             widget = find_scoremap_widget(page, j)
-            assert widget.locator(".adc-sm-heading").inner_text() == name
+            assert widget.locator(".adc-heading").inner_text() == name
             slider = widget.locator("input.adc-sm-slider")
 
             def expected(t):
@@ -300,7 +308,8 @@ def test_scratch_book_slider_ends_on_unlucky_data(scratch_html):
                 return {"tp": r.tp, "fp": r.fp, "fn": r.fn, "tn": r.tn, "detected": r.tp + r.fp}
 
             assert read_scoremap(widget)["counts"] == expected(w.threshold), name
-            # End first: the initial position may already be 0 (then Home fires no event)
+            # from the middle (the start may be at an end, where that key fires no event)
+            set_slider(widget, thresholds.size // 2, selector="input.adc-sm-slider")
             pos, t, shown = press_and_read(page, widget, slider, "End", read_scoremap)
             assert (pos, t) == (w.levels.size, thresholds[-1]), name
             assert shown["counts"] == expected(t) and shown["counts"]["detected"] == 0, name
@@ -315,3 +324,84 @@ def test_scratch_book_slider_ends_on_unlucky_data(scratch_html):
             assert shown["counts"] == expected(t), name
             assert shown["counts"]["detected"] == int((q == w.levels[-1]).sum()) > 0, name
         assert not [e for e in errors if "THEBE_JS_URL" not in e], errors
+
+
+def _thumb_and_axis(widget, slider_sel, svg_sel, position):
+    """Screen x of the slider thumb's centre at ``position`` and of the histogram's x-axis ends."""
+    return widget.evaluate("""(root, [sliderSel, svgSel, position]) => {
+      const slider = root.querySelector(sliderSel);
+      const r = slider.getBoundingClientRect();
+      const thumb = 16; // Chromium's default thumb width
+      const frac = (position - Number(slider.min)) / (Number(slider.max) - Number(slider.min));
+      // the x axis: the horizontal line of class adc-axis (y1 == y2) spanning the plot
+      const axis = [...root.querySelectorAll(svgSel + " line.adc-axis")]
+        .filter((l) => l.getAttribute("y1") === l.getAttribute("y2"))
+        .map((l) => l.getBoundingClientRect())
+        .sort((a, b) => b.width - a.width)[0];
+      return { thumb: r.left + thumb / 2 + frac * (r.width - thumb), left: axis.left, right: axis.right };
+    }""", [slider_sel, svg_sel, position])
+
+
+@pytest.mark.book
+@pytest.mark.parametrize("width, height", [(400, 800), (1280, 900)])
+def test_scratch_book_widgets_fit_the_screen(scratch_html, width, height):
+    """At a phone's 400 px and a desktop's 1280 px: text >= 9 px as rendered, no overflow, the
+    score-map image on screen while its slider is, slider ends under the histogram's axis ends."""
+    with serve(scratch_html) as base, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        # console errors of the widgets (the theme logs some of its own: not ours)
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" and re.search(
+            "ResizeObserver|anywidget|adc-|adcourse", m.text) else None)
+        for url, find, slider_sel, svg_sel in [
+            ("index.html", find_threshold_widget, "input.adc-te-slider", "svg.adc-te-hist-svg"),
+            ("scoremap.html", find_scoremap_widget, "input.adc-sm-slider", "svg.adc-sm-hist-svg"),
+        ]:
+            page.goto(base + url)
+            widget = find(page)
+            px, where = smallest_text_px(widget)
+            assert px >= 9, f"{url} at {width} px: text of {px:.1f} px ({where})"
+            box = widget.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (url, width, box)
+            assert widget.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), (url, width)
+            # the histogram is laid out for its width: one SVG unit per CSS pixel
+            scale = widget.locator(svg_sel).evaluate("s => s.getBoundingClientRect().width / s.viewBox.baseVal.width")
+            assert abs(scale - 1) < 0.02, (url, width, scale)
+            slider = widget.locator(slider_sel)
+            top = int(slider.get_attribute("max"))
+            for position in (0, top):
+                at = _thumb_and_axis(widget, slider_sel, svg_sel, position)
+                end = at["left"] if position == 0 else at["right"]
+                assert abs(at["thumb"] - end) <= 3, (url, width, position, at)
+            # scroll as a reader does to reach the slider: it at the bottom of the screen
+            slider.evaluate("el => el.scrollIntoView({block: 'end'})")
+            plots = ["canvas.adc-sm-image", "canvas.adc-sm-heat"] if "scoremap" in url else [svg_sel]
+            for sel in [slider_sel, *plots]:
+                r = widget.locator(sel).bounding_box()
+                assert r["y"] >= -0.5 and r["y"] + r["height"] <= height + 0.5, (url, width, sel, r)
+                assert r["x"] >= 0 and r["x"] + r["width"] <= width + 0.5, (url, width, sel, r)
+        # (the theme's own script declares THEBE_JS_URL twice on every page: not ours)
+        assert not [e for e in errors if "THEBE_JS_URL" not in e], errors
+
+
+@pytest.mark.book
+def test_scratch_book_widgets_follow_dark_mode(scratch_html):
+    """The widgets take the book theme's colours: dark in dark mode, light in light mode."""
+    with serve(scratch_html) as base, launch_chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        for url, find in [("index.html", find_threshold_widget), ("scoremap.html", find_scoremap_widget)]:
+            page.goto(base + url)
+            widget = find(page)
+            for theme in ("dark", "light"):
+                # what the theme's switch does (pydata-sphinx-theme)
+                page.evaluate("t => { document.documentElement.dataset.theme = t;"
+                              " document.documentElement.dataset.mode = t; }", theme)
+                c = widget_colors(widget)
+                assert contrast(c["text"], c["background"]) >= 7, (url, theme, c)
+                assert contrast(c["tick"], c["background"]) >= 4.5, (url, theme, c)
+                assert contrast(c["background"], c["page"]) < 1.3, (url, theme, c)  # blends in
+                if theme == "dark":
+                    assert luminance(c["background"]) < 0.05 and luminance(c["text"]) > 0.5, (url, c)
+                else:
+                    assert luminance(c["background"]) > 0.9 and luminance(c["text"]) < 0.05, (url, c)

@@ -10,7 +10,8 @@ ArrowRight move to the heading cell above / below in command mode), the focus mu
 stay on the slider, and the ``threshold`` each position selects must reach the
 kernel exactly (a cell prints it). Setting ``threshold`` from Python must move the
 slider. Nothing leaves the machine (requests are recorded), and the server and its
-kernel are shut down at the end.
+kernel are shut down at the end. Switched to JupyterLab's dark theme, the widgets turn
+dark with it.
 """
 
 from __future__ import annotations
@@ -33,13 +34,16 @@ import pytest
 from browser_utils import (
     REPO,
     chromium_missing_reason,
+    contrast,
     find_scoremap_widget,
     find_threshold_widget,
     is_local,
     launch_chromium,
+    luminance,
     read_metrics,
     read_scoremap,
     shown_threshold,
+    widget_colors,
 )
 
 pytestmark = [
@@ -293,6 +297,21 @@ def test_sliders_keyboard_and_sync_in_jupyterlab(tmp_path):
         r = metrics.rates(ns["scores"], ns["labels"], kernel[0])
         shown = read_metrics(te_view)
         assert (int(shown["tp"]), int(shown["fp"])) == (r.tp, r.fp)
+
+        # JupyterLab's themes: the widgets take their colours from its variables
+        for view in (te_view, sm_view):
+            c = widget_colors(view)
+            assert luminance(c["background"]) > 0.9 and contrast(c["text"], c["background"]) >= 7, c
+        page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme',"
+                      " {theme: 'JupyterLab Dark'})")
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
+        page.wait_for_function(
+            "() => getComputedStyle(document.querySelector('.adc-widget')).backgroundColor"
+            " !== 'rgb(255, 255, 255)'", timeout=30_000)
+        for view in (te_view, sm_view):
+            c = widget_colors(view)
+            assert luminance(c["background"]) < 0.05 and luminance(c["text"]) > 0.5, c
+            assert contrast(c["text"], c["background"]) >= 7 and contrast(c["tick"], c["background"]) >= 4.5, c
         assert not remote, f"the page requested non-local URLs: {remote}"
         assert list(server.runtime.glob("kernel-*.json"))  # the kernel was running
     # cleaned up: the server has exited and shut its kernel down

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from adcourse import metrics
+from adcourse.decision import Threshold
 from adcourse.course.widgets import ScoreMapExplorer, ThresholdExplorer, decode_array
 from browser_utils import edge_cases
 
@@ -99,17 +100,33 @@ def test_quantization_is_faithful(toy):
         metrics.pixel_roc_auc(score_map, mask), abs=0.01)
 
 
-def test_default_threshold_is_99th_percentile_of_normal_pixels(toy):
+def test_default_threshold_controls_the_pixel_fpr(toy):
     image, score_map, mask = toy
     w = ScoreMapExplorer(image, score_map, mask)
     q = w.quantized_map
-    assert w.threshold == np.percentile(q[~mask], 99, method="higher")
-    assert w.threshold in w.levels
-    assert 0.01 <= w.fpr < 0.02
+    assert w.initial_threshold == Threshold.from_fpr(q[~mask], 0.01)
+    assert w.threshold == w.initial_threshold.value and w.threshold in w.levels
+    assert 0.005 <= w.fpr <= 0.01
+    assert "normal pixels of this image (target FPR ≤ 1 %)" in w.note
     # without a mask: of all pixels
     w = ScoreMapExplorer(image, score_map)
-    assert w.threshold == np.percentile(q, 99, method="higher")
-    assert 0.01 <= w.detected_fraction < 0.02
+    assert w.threshold == Threshold.from_fpr(q.ravel(), 0.01).value
+    assert 0.005 <= w.detected_fraction <= 0.01 and "pixels of this image" in w.note
+
+
+def test_default_threshold_from_normal_validation_maps(toy):
+    image, score_map, mask = toy
+    val_maps = np.random.default_rng(11).normal(0, 1, (3, *score_map.shape))  # normal images
+    w = ScoreMapExplorer(image, score_map, mask, normal_scores=val_maps, fpr=0.02)
+    assert w.threshold == Threshold.from_fpr(val_maps.ravel(), 0.02).value
+    assert "normal validation scores (target FPR ≤ 2 %)" in w.note
+    assert 0.0 < w.fpr < 0.06  # the test image's normal pixels: near the target
+    w = ScoreMapExplorer(image, score_map, mask, threshold=Threshold(1.5))
+    assert (w.threshold, w.note) == (1.5, "")
+    with pytest.raises(ValueError, match="normal_scores"):
+        ScoreMapExplorer(image, score_map, normal_scores=[np.inf])
+    with pytest.raises(ValueError, match="fpr must be in"):
+        ScoreMapExplorer(image, score_map, fpr=2)
 
 
 def test_explicit_threshold_and_title(toy):
@@ -203,7 +220,9 @@ def test_constant_map(toy):
     w = ScoreMapExplorer(image, np.full(image.shape, 0.3), mask)
     lo, hi = w.slider_thresholds
     assert lo < 0.3 < hi
-    assert w.threshold == 0.3 and w.detected_fraction == 1.0
+    # at most 1 % of the (equal) pixels may be detected: none
+    assert w.threshold > 0.3 and w.detected_fraction == 0.0
+    assert js_lookup(w._data, w.threshold)["k"] == 1  # the top slider position
     assert js_lookup(w._data, hi)["detected"] == 0 and js_lookup(w._data, lo)["tpr"] == 1.0
 
 
@@ -278,7 +297,7 @@ def test_nanofibre_maps():
     maps = LocalFeatureDetector(window=7).fit(train.images).anomaly_map(test.images)
     w = ScoreMapExplorer(test.images[0], maps[0], test.masks[0])
     r = metrics.rates(w.quantized_map.ravel(), test.masks[0].ravel(), w.threshold)
-    assert (w.tpr, w.fpr) == (r.tpr, r.fpr) and 0.01 <= w.fpr < 0.03
+    assert (w.tpr, w.fpr) == (r.tpr, r.fpr) and 0.005 <= w.fpr <= 0.01
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from adcourse import metrics
+from adcourse.decision import Threshold
 from adcourse.course.widgets import ThresholdExplorer, decode_array, encode_array
 from browser_utils import edge_cases
 
@@ -42,15 +43,54 @@ def js_operating_point(data, t):
     }
 
 
-def test_default_threshold_is_best_roc_point(toy):
+def test_default_threshold_controls_fpr_on_the_normal_samples_not_best_roc(toy):
+    """Chapter 1: operate at an FPR set on normal data, never at the label-based best ROC point."""
     scores, labels = toy
     w = ThresholdExplorer(scores, labels)
-    fpr, tpr, thr = metrics.roc_curve(scores, labels)
-    d = fpr**2 + (1 - tpr) ** 2
-    best = np.flatnonzero(d == d.min())
-    assert w.threshold == thr[best[0]]  # ties: the larger threshold
-    assert w.threshold == metrics.best_threshold(scores, labels)
-    assert (w.fpr, w.tpr) == (fpr[best[0]], tpr[best[0]])
+    expected = Threshold.from_fpr(scores[labels == 0], 0.05)
+    assert w.initial_threshold == expected and w.threshold == expected.value
+    assert w.fpr <= 0.05 and w.threshold != metrics.best_threshold(scores, labels)
+    # the smallest such threshold: one step lower detects more than 5 % of the normal samples
+    below = np.max(scores[scores < w.threshold])
+    assert metrics.rates(scores, labels, below).fpr > 0.05
+    n = int(np.sum(scores[labels == 0] >= w.threshold))
+    assert w.note == (f"Starts at γ = {w.threshold:.4g}, set on normal data only: it detects {n} "
+                      "of the 300 normal samples shown (target FPR ≤ 5 %).")
+    assert w.get_state()["note"] == w.note
+
+
+def test_default_threshold_from_normal_validation_scores(toy):
+    scores, labels = toy
+    normal_val = np.random.default_rng(3).normal(0, 1, 400)
+    w = ThresholdExplorer(scores, labels, normal_scores=normal_val, fpr=0.1)
+    assert w.threshold == Threshold.from_fpr(normal_val, 0.1).value
+    assert np.mean(normal_val >= w.threshold) <= 0.1
+    assert w.initial_threshold.rule == "from_fpr" and w.initial_threshold.info["n"] == 400
+    assert "of the 400 normal validation scores (target FPR ≤ 10 %)" in w.note
+    # the FPR on the (other) normal samples shown is close to the target, not forced to it
+    assert abs(w.fpr - 0.1) < 0.06
+
+
+def test_threshold_may_be_a_threshold_object(toy):
+    scores, labels = toy
+    rule = Threshold.best_roc(scores, labels)
+    w = ThresholdExplorer(scores, labels, threshold=rule)
+    assert w.threshold == rule.value and w.initial_threshold is rule and w.note == ""
+    w = ThresholdExplorer(scores, labels, threshold=0.25)
+    assert w.initial_threshold == Threshold(0.25) and w.note == ""
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    ({"fpr": 0.0}, ValueError, "fpr must be in"),
+    ({"fpr": 1.5}, ValueError, "fpr must be in"),
+    ({"fpr": "5 %"}, TypeError, "fpr must be a number"),
+    ({"normal_scores": [0.1, np.nan]}, ValueError, "normal_scores contains non-finite"),
+    ({"normal_scores": [[0.1, 0.2]]}, ValueError, "normal_scores must be 1-D"),
+    ({"normal_scores": []}, ValueError, "normal_scores is empty"),
+])
+def test_bad_start_arguments(toy, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        ThresholdExplorer(*toy, **kwargs)
 
 
 def test_explicit_threshold_title_and_names(toy):

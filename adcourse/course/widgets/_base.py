@@ -28,7 +28,10 @@ import anywidget
 import numpy as np
 import traitlets
 
-__all__ = ["encode_array", "decode_array", "check_span", "PrecomputedWidget"]
+from adcourse.decision import Threshold
+from adcourse.validation import check_fraction
+
+__all__ = ["encode_array", "decode_array", "check_span", "start_threshold", "PrecomputedWidget"]
 
 _HERE = pathlib.Path(__file__).parent
 
@@ -96,6 +99,42 @@ def check_span(lo, hi, name):
     return hi - lo
 
 
+def start_threshold(threshold, normal_scores, fpr, fallback, fallback_name):
+    r"""The threshold an explorer starts at, as a :class:`~adcourse.decision.Threshold`, and a note.
+
+    An explicit ``threshold`` (a number or a ``Threshold``) is used as it is (no
+    note). Otherwise the widget starts where a detector is operated: at
+    :meth:`Threshold.from_fpr` of ``normal_scores`` (normal validation scores,
+    finite, any shape) with target ``fpr`` — the smallest threshold that detects
+    at most a fraction ``fpr`` of them — never at the best ROC point, which needs
+    labelled anomalies. Without ``normal_scores`` the rule is applied to
+    ``fallback`` (the normal samples of the data shown), named ``fallback_name``
+    in the note.
+
+    Returns
+    -------
+    (Threshold, str)
+        The rule, and the sentence the widget shows under its title ("" when
+        the threshold was given).
+    """
+    if threshold is not None:
+        rule = threshold if isinstance(threshold, Threshold) else Threshold(float(threshold))
+        return rule, ""
+    fpr = check_fraction(fpr, "fpr")
+    if normal_scores is None:
+        pool, source = fallback, fallback_name
+    else:
+        pool = np.asarray(normal_scores, dtype=np.float64).ravel()
+        if pool.size == 0 or not np.all(np.isfinite(pool)):
+            raise ValueError("normal_scores must be non-empty and finite (normal validation scores)")
+        source = "normal validation scores"
+    rule = Threshold.from_fpr(pool, fpr)
+    n_detected = int(np.sum(pool >= rule.value))
+    note = (f"Starts at γ = {rule.value:.4g}, set on normal data only: it detects {n_detected} of "
+            f"the {pool.size} {source} (target FPR ≤ {100 * fpr:g} %).")
+    return rule, note
+
+
 def _read_esm(own_file):
     shared = (_HERE / "_shared.js").read_text(encoding="utf-8")
     own = pathlib.Path(own_file).read_text(encoding="utf-8")
@@ -117,6 +156,8 @@ class PrecomputedWidget(anywidget.AnyWidget):
     #: the decision threshold (detected = score >= threshold), synced with the browser
     threshold = traitlets.Float(0.0).tag(sync=True)
     title = traitlets.Unicode("").tag(sync=True)
+    #: a line under the title: how the starting threshold was set
+    note = traitlets.Unicode("").tag(sync=True)
     # precomputed data read by the front end (arrays packed by encode_array)
     _data = traitlets.Dict().tag(sync=True)
 

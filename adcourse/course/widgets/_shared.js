@@ -42,7 +42,7 @@ function niceTicks(lo, hi, count = 5) {
   const raw = (hi - lo) / count;
   const mag = Math.pow(10, Math.floor(Math.log10(raw)));
   const norm = raw / mag;
-  const step = (norm >= 5 ? 10 : norm >= 2 ? 5 : norm >= 1 ? 2 : 1) * mag;
+  const step = (norm >= 7.5 ? 10 : norm >= 3.5 ? 5 : norm >= 1.5 ? 2 : 1) * mag; // nearest 1-2-5 step
   const first = Math.ceil(lo / step - 1e-9) * step;
   const ticks = [];
   // v = first + i * step (not v += step: near 1e17 a small step would not move v at all)
@@ -123,17 +123,18 @@ function fmt(v, decimals = 3) {
 
 // A vertical threshold line over a histogram, with the "detected" region (score >= t) shaded
 // and a label that flips side near the right edge. Returns update(t), to call when t moves.
-function thresholdMarker(overlay, box, x, { regionClass, labelClass, color, lineTop, lineBottom, flipAt }) {
+// (Colours: classes adc-tline, adc-tlabel in widgets.css, so that dark themes can change them.)
+function thresholdMarker(overlay, box, x, { regionClass, lineTop, lineBottom }) {
   const region = svgEl("rect", { y: box.top, height: box.height, class: regionClass }, overlay);
-  const line = svgEl("line", { y1: lineTop, y2: lineBottom, stroke: color, "stroke-width": 2, "stroke-dasharray": "5 3" }, overlay);
-  const label = svgEl("text", { y: box.top + 12, class: labelClass }, overlay);
+  const line = svgEl("line", { y1: lineTop, y2: lineBottom, class: "adc-tline" }, overlay);
+  const label = svgEl("text", { y: box.top + 12, class: "adc-tlabel" }, overlay);
   return function update(t) {
     const xt = Math.max(box.left, Math.min(box.left + box.width, x(t)));
     region.setAttribute("x", xt);
     region.setAttribute("width", box.left + box.width - xt);
     line.setAttribute("x1", xt);
     line.setAttribute("x2", xt);
-    const right = xt < box.left + box.width - flipAt;
+    const right = xt < box.left + box.width - 100;
     label.setAttribute("x", right ? xt + 5 : xt - 5);
     label.setAttribute("text-anchor", right ? "start" : "end");
     label.textContent = right ? "detected →" : "← not detected";
@@ -146,7 +147,7 @@ const SLIDER_KEYS = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", 
 // The threshold slider under a histogram. Its positions are the integers 0..n-1: position i
 // selects the precomputed threshold thresholds[i] (ascending; Python made the first one
 // detect everything and the last one nothing, exactly), so both ends are exact whatever the
-// float rounding. The thumb centre is aligned with the histogram's x axis (thumb ~16 px wide).
+// float rounding.
 function thresholdSlider(parent, className, thresholds, hist) {
   const slider = htmlEl("input", className, "", parent);
   slider.type = "range";
@@ -161,9 +162,63 @@ function thresholdSlider(parent, className, thresholds, hist) {
   slider.addEventListener("keydown", (ev) => {
     if (SLIDER_KEYS.has(ev.key) && !(ev.ctrlKey || ev.metaKey || ev.altKey)) ev.stopPropagation();
   });
+  alignSlider(slider, hist);
+  return slider;
+}
+
+// Put the slider's thumb centre on the histogram's x axis (the thumb is about 16 px wide).
+function alignSlider(slider, hist) {
   slider.style.marginLeft = `calc(${(100 * hist.box.left) / hist.W}% - 8px)`;
   slider.style.width = `calc(${(100 * hist.box.width) / hist.W}% + 16px)`;
-  return slider;
+}
+
+// Plots are laid out for the width they get, but never narrower than this (CSS pixels).
+const MIN_PLOT_WIDTH = 220;
+
+// About one x tick per 75 pixels of axis (2 to 7).
+function tickCount(axisWidth) {
+  return Math.max(2, Math.min(7, Math.floor(axisWidth / 75)));
+}
+
+// Call layout(width) with the width of `el` in CSS pixels now (if laid out) and whenever it
+// changes. Returns a function that stops watching. (The layout runs in the next animation
+// frame, not inside the observer's callback: it changes the height of `el`, which inside
+// the callback would be a "ResizeObserver loop".)
+function watchWidth(el, layout) {
+  let last = 0;
+  const check = () => {
+    const width = Math.floor(el.getBoundingClientRect().width);
+    if (width > 0 && width !== last) {
+      last = width;
+      layout(width);
+    }
+  };
+  check();
+  if (typeof ResizeObserver === "undefined") return () => {};
+  const observer = new ResizeObserver(() => requestAnimationFrame(check));
+  observer.observe(el);
+  return () => observer.disconnect();
+}
+
+// Legend of a plot as HTML (it wraps on narrow screens): [{color, text}].
+function htmlLegend(parent, items) {
+  const legend = htmlEl("div", "adc-legend", "", parent);
+  for (const { color, text } of items) {
+    const item = htmlEl("span", "adc-legend-item", "", legend);
+    const swatch = htmlEl("span", "adc-legend-swatch", "", item);
+    swatch.style.background = color;
+    swatch.style.borderColor = color;
+    item.appendChild(document.createTextNode(text));
+  }
+  return legend;
+}
+
+// The widget's title and, under it, the note saying how the starting threshold was set.
+function widgetHeader(root, model) {
+  const title = model.get("title");
+  if (title) htmlEl("div", "adc-heading", title, root);
+  const note = model.get("note");
+  if (note) htmlEl("div", "adc-note", note, root);
 }
 
 // Text of a threshold on an axis [lo, hi] that must tell values `resolution` apart:

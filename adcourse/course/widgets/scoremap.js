@@ -19,7 +19,6 @@ const SM_COLORS = {
   normal: "#3b75af",
   anomalous: "#e1812c",
   all: "#6b7280",
-  threshold: "#c0392b",
 };
 const SM_ALPHA = 0.6; // opacity of the detection overlay
 const SM_HIST_BINS = 64;
@@ -142,17 +141,12 @@ function smPanel(root, data, caption) {
   return { wrap, cap, canvas, s, draw, pixelAt };
 }
 
-// Histogram of the pixel scores per level bin; its x axis carries the colour bar.
+// Histogram of the pixel scores per level bin; its x axis carries the colour bar. Laid out
+// for the width it is shown at (layout(W)): one SVG unit is one CSS pixel, so its text keeps
+// its size on any screen.
 function smHistogram(root, data, state) {
-  const W = 680, H = 168;
-  const box = { left: 54, top: 24, width: W - 54 - 16, height: H - 24 - 48 };
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "adc-sm-hist-svg" }, root);
-  const axes = svgEl("g", {}, svg);
-  const bars = svgEl("g", {}, svg);
-  const overlay = svgEl("g", {}, svg);
+  const H = 150;
   const lo = data.range.min, hi = data.range.max;
-  const x = linearScale(lo, hi, box.left, box.left + box.width);
-  const bottom = box.top + box.height;
 
   // per-level counts of each class (from the cumulative counts)
   const nLevels = data.levels.length;
@@ -184,37 +178,40 @@ function smHistogram(root, data, state) {
   });
   const binEdge = (b) => Math.max(lo, Math.min(hi, data.levels[0] + (b * perBin - 0.5) * step));
 
-  // legend (drawn once)
-  let lx = box.left + 4;
-  for (const s of series) {
-    svgEl("rect", { x: lx, y: 5, width: 12, height: 12, fill: s.color, "fill-opacity": 0.55, stroke: s.color }, svg);
-    const t = svgEl("text", { x: lx + 17, y: 15.5, class: "adc-legend" }, svg);
-    t.textContent = `${s.name} (n = ${s.total})`;
-    lx += 17 + t.textContent.length * 6.4 + 16;
-  }
+  htmlLegend(root, series.map((s) => ({ color: s.color, text: `${s.name} (n = ${s.total})` })));
+  const svg = svgEl("svg", { class: "adc-sm-hist-svg" }, root);
+  const colorBar = svgEl("g", {}, svg);
+  const axes = svgEl("g", {}, svg);
+  const bars = svgEl("g", {}, svg);
+  const overlay = svgEl("g", {}, svg);
+  const hist = { svg, W: 0, box: null, x: null, marker: null };
 
   // colour bar under the axis: the heat map's colours at each score
-  const barTop = bottom + 3;
-  const nStrips = 128;
-  for (let i = 0; i < nStrips; i++) {
-    const k0 = Math.floor((i * nLevels) / nStrips), k1 = Math.floor(((i + 1) * nLevels) / nStrips);
-    const x0 = x(Math.max(lo, data.levels[0] + (k0 - 0.5) * step));
-    const x1 = x(Math.min(hi, data.levels[0] + (k1 - 0.5) * step));
-    const kc = Math.min(nLevels - 1, Math.floor((k0 + k1) / 2));
-    const c = `rgb(${data.lut[3 * kc]},${data.lut[3 * kc + 1]},${data.lut[3 * kc + 2]})`;
-    if (x1 > x0) svgEl("rect", { x: x0, y: barTop, width: x1 - x0 + 0.4, height: 8, fill: c, "shape-rendering": "crispEdges" }, svg);
+  function drawColorBar(x, barTop) {
+    colorBar.replaceChildren();
+    const nStrips = 128;
+    for (let i = 0; i < nStrips; i++) {
+      const k0 = Math.floor((i * nLevels) / nStrips), k1 = Math.floor(((i + 1) * nLevels) / nStrips);
+      const x0 = x(Math.max(lo, data.levels[0] + (k0 - 0.5) * step));
+      const x1 = x(Math.min(hi, data.levels[0] + (k1 - 0.5) * step));
+      const kc = Math.min(nLevels - 1, Math.floor((k0 + k1) / 2));
+      const c = `rgb(${data.lut[3 * kc]},${data.lut[3 * kc + 1]},${data.lut[3 * kc + 2]})`;
+      if (x1 > x0) svgEl("rect", { x: x0, y: barTop, width: x1 - x0 + 0.4, height: 8, fill: c, "shape-rendering": "crispEdges" }, colorBar);
+    }
   }
 
   function draw() {
+    const { box, x } = hist;
+    const bottom = box.top + box.height, barTop = bottom + 3;
     axes.replaceChildren();
     bars.replaceChildren();
     const tf = state.log ? (v) => Math.log10(1 + 1000 * v) : (v) => v;
     const yMax = Math.max(1e-12, ...binned.flat().map(tf)) * 1.08;
     const y = linearScale(0, yMax, bottom, box.top);
-    const xTicks = niceTicks(lo, hi, 7).filter((v) => v >= lo && v <= hi);
+    const xTicks = niceTicks(lo, hi, tickCount(box.width)).filter((v) => v >= lo && v <= hi);
     const yTicks = state.log ? [] : niceTicks(0, yMax, 3);
     drawAxes(axes, box, x, y, xTicks, yTicks, "", state.log ? "share (log)" : "share");
-    // the tick labels sit below the colour bar (drawn once, under the axis)
+    // the tick labels sit below the colour bar
     for (const t of axes.querySelectorAll("text.adc-tick")) {
       if (t.getAttribute("text-anchor") === "middle") t.setAttribute("y", String(Number(t.getAttribute("y")) + 11));
     }
@@ -231,13 +228,23 @@ function smHistogram(root, data, state) {
     });
   }
 
-  const update = thresholdMarker(overlay, box, x, {
-    regionClass: "adc-sm-detected", labelClass: "adc-sm-tlabel", color: SM_COLORS.threshold,
-    lineTop: box.top - 2, lineBottom: barTop + 10, flipAt: 80,
-  });
-
-  draw();
-  return { svg, box, W, draw, update };
+  hist.layout = (W) => {
+    hist.W = W;
+    const box = { left: 54, top: 8, width: W - 54 - 16, height: H - 8 - 48 };
+    hist.box = box;
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    hist.x = linearScale(lo, hi, box.left, box.left + box.width);
+    drawColorBar(hist.x, box.top + box.height + 3);
+    overlay.replaceChildren(); // threshold line + "detected" region
+    hist.marker = thresholdMarker(overlay, box, hist.x, {
+      regionClass: "adc-sm-detected", lineTop: box.top - 2, lineBottom: box.top + box.height + 13,
+    });
+    draw();
+  };
+  hist.draw = draw;
+  hist.update = (t) => hist.marker(t);
+  hist.layout(680);
+  return hist;
 }
 
 // ---------------------------------------------------------------- widget
@@ -250,8 +257,7 @@ function render({ model, el }) {
   const state = { log: false };
 
   const root = htmlEl("div", "adc-widget adc-sm", "", el);
-  const titleText = model.get("title");
-  if (titleText) htmlEl("div", "adc-sm-heading", titleText, root);
+  widgetHeader(root, model);
 
   // ---- the two panels
   const row = htmlEl("div", "adc-sm-row", "", root);
@@ -286,9 +292,16 @@ function render({ model, el }) {
   hover.textContent = "hover a pixel for its score";
 
   // ---- histogram, slider, numbers
-  const hist = smHistogram(root, data, state);
-  const controls = htmlEl("div", "adc-sm-controls", "", root);
+  const plot = htmlEl("div", "adc-sm-plot", "", root);
+  const hist = smHistogram(plot, data, state);
+  const controls = htmlEl("div", "adc-sm-controls", "", plot);
   const slider = thresholdSlider(controls, "adc-sm-slider", data.slider, hist);
+  // lay the histogram (and the slider under it) out for the width it gets
+  const stopWatching = watchWidth(plot, (width) => {
+    hist.layout(Math.max(MIN_PLOT_WIDTH, width));
+    alignSlider(slider, hist);
+    hist.update(model.get("threshold"));
+  });
 
   const stats = htmlEl("div", "adc-sm-stats", "", root);
   const cells = {};
@@ -410,7 +423,10 @@ function render({ model, el }) {
   });
   model.on("change:threshold", update);
   update();
-  return () => model.off("change:threshold", update);
+  return () => {
+    model.off("change:threshold", update);
+    stopWatching();
+  };
 }
 
 export default { render };

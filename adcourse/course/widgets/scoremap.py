@@ -10,7 +10,13 @@ import traitlets
 
 from adcourse import metrics
 from adcourse.validation import _as_float_array, _check_finite
-from adcourse.course.widgets._base import PrecomputedWidget, check_span, decode_array, encode_array
+from adcourse.course.widgets._base import (
+    PrecomputedWidget,
+    check_span,
+    decode_array,
+    encode_array,
+    start_threshold,
+)
 
 __all__ = ["ScoreMapExplorer"]
 
@@ -20,8 +26,6 @@ _N_LEVELS = 256
 _MAX_SIZE = 256
 # hard limit of ``max_size`` (beyond it the page gets heavy: ~2.8 MB at 1024 x 1024)
 _MAX_SIZE_LIMIT = 1024
-# default threshold: this percentile of the (normal) pixel scores
-_DEFAULT_PERCENTILE = 99.0
 
 
 def _check_image_2d(value, name):
@@ -187,12 +191,19 @@ class ScoreMapExplorer(PrecomputedWidget):
         Ground truth: 1 (or True) on anomalous pixels, 0 elsewhere. An
         all-zero mask (a normal image) is allowed: TPR is then undefined (NaN)
         and every detection is a false positive.
-    threshold : float, optional
-        Initial threshold. Default: the 99th percentile of the pixel scores of
-        the (quantised) map, or of its normal pixels when a mask is given
-        (``numpy.percentile(..., method="higher")``, so it is a level of the
-        map and at least 1 % of those pixels are detected): an FPR of about
-        1 %, the usual way of setting a threshold on normal data only.
+    threshold : float or adcourse.decision.Threshold, optional
+        Initial threshold. Default: set on normal data only, the usual way of
+        operating a detector: ``Threshold.from_fpr(normal_scores, fpr)``, the
+        smallest threshold that detects at most a fraction ``fpr`` of the
+        pixels of normal validation maps. Without ``normal_scores``, the same
+        rule on the normal pixels of this (quantised) map (``mask == 0``), or on
+        all its pixels without a mask. The widget says under its title how it
+        started.
+    normal_scores : array-like, optional
+        Pixel scores of normal validation images (e.g. their maps, any shape),
+        for the default threshold.
+    fpr : float, default 0.01
+        Target pixel false positive rate of the default threshold, in (0, 1).
     title : str, optional
         Heading shown above the panels.
     cmap : str or matplotlib colormap, default "inferno"
@@ -204,6 +215,8 @@ class ScoreMapExplorer(PrecomputedWidget):
     ----------
     threshold : float
         The current threshold (synced with the slider, both ways in Jupyter).
+    initial_threshold : adcourse.decision.Threshold
+        The threshold the widget started at, with its rule.
     tpr, fpr : float
         Pixel true / false positive rate at the current threshold (NaN without
         a mask, and TPR NaN for an all-zero mask).
@@ -223,7 +236,7 @@ class ScoreMapExplorer(PrecomputedWidget):
         When ``image`` is not 2-D, not in [0, 1] or not finite, when
         ``score_map`` is not finite or not of the image's shape, when ``mask``
         is not binary or not of the image's shape, or for a bad ``cmap`` /
-        ``max_size`` (the message names which).
+        ``max_size`` / ``normal_scores`` / ``fpr`` (the message names which).
 
     Notes
     -----
@@ -253,6 +266,8 @@ class ScoreMapExplorer(PrecomputedWidget):
         score_map,
         mask=None,
         threshold=None,
+        normal_scores=None,
+        fpr=0.01,
         title=None,
         cmap="inferno",
         max_size=_MAX_SIZE,
@@ -282,12 +297,16 @@ class ScoreMapExplorer(PrecomputedWidget):
         data = self._precompute(img, codes, levels, gt, lut)
         data["original_shape"] = [int(n) for n in original_shape]
         data["downsample"] = factor
-        if threshold is None:
-            pool = self._quantized if gt is None or gt.all() else self._quantized[~gt]
-            threshold = float(np.percentile(pool, _DEFAULT_PERCENTILE, method="higher"))
+        if gt is None or gt.all():
+            pool, name = self._quantized.ravel(), "pixels of this image"
+        else:
+            pool, name = self._quantized[~gt], "normal pixels of this image"
+        start, note = start_threshold(threshold, normal_scores, fpr, pool, name)
+        self.initial_threshold = start
         super().__init__(
             _data=data,
-            threshold=float(threshold),
+            threshold=start.value,
+            note=note,
             title="" if title is None else str(title),
             **kwargs,
         )

@@ -6,7 +6,7 @@
 //
 // Convention: a sample is DETECTED when score >= threshold; anomaly = positive.
 
-const COLORS = { normal: "#3b75af", anomalous: "#e1812c", threshold: "#c0392b" };
+const COLORS = { normal: "#3b75af", anomalous: "#e1812c" }; // the threshold's colour is in widgets.css
 
 function loadData(model) {
   const d = model.get("_data");
@@ -43,32 +43,25 @@ function operatingPoint(data, t) {
 }
 
 // ---------------------------------------------------------------- histogram
+// The histogram is laid out for the width it is shown at (layout(W), called again when that
+// width changes): one SVG unit is one CSS pixel, so its text keeps its size on any screen.
 function buildHistogram(root, data, scoreName, state) {
-  const W = 440, H = 262;
-  const box = { left: 52, top: 30, width: W - 52 - 14, height: H - 30 - 42 };
-  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "adc-te-hist-svg" }, root);
-  const axes = svgEl("g", {}, svg);
-  const bars = svgEl("g", {}, svg);
-  const overlay = svgEl("g", {}, svg);
-  const x = linearScale(data.range.min, data.range.max, box.left, box.left + box.width);
-
+  const H = 236;
   const widths = [];
   for (let i = 0; i + 1 < data.edges.length; i++) widths.push(data.edges[i + 1] - data.edges[i]);
   const series = [
     { name: "normal", counts: data.histNormal, total: data.nNeg, color: COLORS.normal },
     { name: "anomalous", counts: data.histAnomalous, total: data.nPos, color: COLORS.anomalous },
   ];
-
-  // legend (drawn once)
-  let lx = box.left + 4;
-  for (const s of series) {
-    svgEl("rect", { x: lx, y: 9, width: 12, height: 12, fill: s.color, "fill-opacity": 0.55, stroke: s.color }, svg);
-    const t = svgEl("text", { x: lx + 17, y: 19.5, class: "adc-legend" }, svg);
-    t.textContent = `${s.name} (n = ${s.total})`;
-    lx += 17 + t.textContent.length * 6.6 + 16;
-  }
+  htmlLegend(root, series.map((s) => ({ color: s.color, text: `${s.name} (n = ${s.total})` })));
+  const svg = svgEl("svg", { class: "adc-te-hist-svg" }, root);
+  const axes = svgEl("g", {}, svg);
+  const bars = svgEl("g", {}, svg);
+  const overlay = svgEl("g", {}, svg);
+  const hist = { svg, W: 0, box: null, x: null, marker: null };
 
   function draw() {
+    const { box, x } = hist;
     axes.replaceChildren();
     bars.replaceChildren();
     const density = state.density;
@@ -77,7 +70,7 @@ function buildHistogram(root, data, scoreName, state) {
     );
     const yMax = Math.max(1e-12, ...heights.flat()) * 1.08;
     const y = linearScale(0, yMax, box.top + box.height, box.top);
-    const xTicks = niceTicks(data.range.min, data.range.max, 6).filter(
+    const xTicks = niceTicks(data.range.min, data.range.max, tickCount(box.width)).filter(
       (v) => v >= data.range.min && v <= data.range.max,
     );
     drawAxes(axes, box, x, y, xTicks, niceTicks(0, yMax, 4), scoreName, density ? "density" : "count");
@@ -92,14 +85,21 @@ function buildHistogram(root, data, scoreName, state) {
     });
   }
 
-  // threshold line + "detected" region
-  const update = thresholdMarker(overlay, box, x, {
-    regionClass: "adc-te-detected", labelClass: "adc-te-tlabel", color: COLORS.threshold,
-    lineTop: box.top - 4, lineBottom: box.top + box.height, flipAt: 70,
-  });
-
-  draw();
-  return { svg, box, W, x, draw, update };
+  hist.layout = (W) => {
+    hist.W = W;
+    hist.box = { left: 52, top: 16, width: W - 52 - 14, height: H - 16 - 42 };
+    svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    hist.x = linearScale(data.range.min, data.range.max, hist.box.left, hist.box.left + hist.box.width);
+    overlay.replaceChildren(); // threshold line + "detected" region
+    hist.marker = thresholdMarker(overlay, hist.box, hist.x, {
+      regionClass: "adc-te-detected", lineTop: hist.box.top - 4, lineBottom: hist.box.top + hist.box.height,
+    });
+    draw();
+  };
+  hist.draw = draw;
+  hist.update = (t) => hist.marker(t);
+  hist.layout(440);
+  return hist;
 }
 
 // ---------------------------------------------------------------- ROC curve
@@ -126,7 +126,7 @@ function buildRoc(root, data, onPick) {
 
   const guideH = svgEl("line", { x1: box.left, class: "adc-te-guide" }, svg);
   const guideV = svgEl("line", { y2: box.top + box.height, class: "adc-te-guide" }, svg);
-  const dot = svgEl("circle", { r: 5.5, fill: COLORS.threshold, stroke: "white", "stroke-width": 1.5 }, svg);
+  const dot = svgEl("circle", { r: 5.5, class: "adc-te-dot" }, svg);
 
   // click on the plot: jump to the nearest operating point (exact threshold)
   svg.addEventListener("click", (ev) => {
@@ -200,8 +200,7 @@ function render({ model, el }) {
   const state = { density: false };
 
   const root = htmlEl("div", "adc-widget adc-te", "", el);
-  const titleText = model.get("title");
-  if (titleText) htmlEl("div", "adc-te-heading", titleText, root);
+  widgetHeader(root, model);
   const row = htmlEl("div", "adc-te-row", "", root);
 
   const left = htmlEl("div", "adc-te-left", "", row);
@@ -220,6 +219,13 @@ function render({ model, el }) {
   density.type = "checkbox";
   densityLabel.appendChild(document.createTextNode(" histogram as density"));
   densityLabel.title = "normalise each class to unit area (useful when anomalies are rare)";
+
+  // lay the histogram (and the slider under it) out for the width it gets
+  const stopWatching = watchWidth(left, (width) => {
+    hist.layout(Math.max(MIN_PLOT_WIDTH, width));
+    alignSlider(slider, hist);
+    hist.update(model.get("threshold"));
+  });
 
   function update() {
     const t = model.get("threshold");
@@ -242,7 +248,10 @@ function render({ model, el }) {
   });
   model.on("change:threshold", update);
   update();
-  return () => model.off("change:threshold", update);
+  return () => {
+    model.off("change:threshold", update);
+    stopWatching();
+  };
 }
 
 export default { render };

@@ -8,8 +8,14 @@ import numpy as np
 import traitlets
 
 from adcourse import metrics
-from adcourse.validation import check_scores_labels
-from adcourse.course.widgets._base import PrecomputedWidget, check_span, decode_array, encode_array
+from adcourse.validation import check_scores, check_scores_labels
+from adcourse.course.widgets._base import (
+    PrecomputedWidget,
+    check_span,
+    decode_array,
+    encode_array,
+    start_threshold,
+)
 
 __all__ = ["ThresholdExplorer"]
 
@@ -56,9 +62,20 @@ class ThresholdExplorer(PrecomputedWidget):
         Anomaly scores, higher = more anomalous; finite.
     labels : array-like of shape (n,)
         1 for anomalies, 0 for normal samples; both classes must be present.
-    threshold : float, optional
-        Initial threshold. Default: the ROC point closest to the ideal corner
-        (FPR, TPR) = (0, 1), see :func:`adcourse.metrics.best_threshold`.
+    threshold : float or adcourse.decision.Threshold, optional
+        Initial threshold. Default: set on normal data only, as a detector is
+        operated (chapter 1), never at the best ROC point, which needs labelled
+        anomalies: ``Threshold.from_fpr(normal_scores, fpr)``, the smallest
+        threshold that detects at most a fraction ``fpr`` of the normal
+        validation scores. Without ``normal_scores``, the same rule on the
+        normal samples shown (``scores[labels == 0]``). The widget says under
+        its title how it started.
+    normal_scores : array-like of shape (m,), optional
+        Scores of normal validation samples (not the ones shown), for the
+        default threshold. The FPR shown is then the one the rule really gets
+        on new data: close to ``fpr``, not equal to it.
+    fpr : float, default 0.05
+        Target false positive rate of the default threshold, in (0, 1).
     bins : int or sequence of float, default 40
         Histogram bins, as in :func:`numpy.histogram_bin_edges` (shared by both
         classes).
@@ -71,6 +88,8 @@ class ThresholdExplorer(PrecomputedWidget):
     ----------
     threshold : float
         The current threshold (synced with the slider).
+    initial_threshold : adcourse.decision.Threshold
+        The threshold the widget started at, with its rule.
     slider_thresholds : ndarray of shape (1001,)
         The threshold of each slider position, non-decreasing.
     rates : adcourse.metrics.Rates
@@ -83,7 +102,8 @@ class ThresholdExplorer(PrecomputedWidget):
     ------
     ValueError, TypeError
         When ``scores`` / ``labels`` are not 1-D of the same length, not
-        finite, not binary, or miss one class (the message names which).
+        finite, not binary, or miss one class, when ``normal_scores`` is not
+        finite or ``fpr`` not in (0, 1) (the message names which).
 
     Notes
     -----
@@ -99,7 +119,11 @@ class ThresholdExplorer(PrecomputedWidget):
     >>> rng = np.random.default_rng(0)
     >>> scores = np.r_[rng.normal(0, 1, 200), rng.normal(2, 1, 40)]
     >>> labels = np.r_[np.zeros(200), np.ones(40)]
-    >>> w = ThresholdExplorer(scores, labels, title="Gaussian toy detector")
+    >>> normal_val = rng.normal(0, 1, 500)      # validation: normal samples only
+    >>> w = ThresholdExplorer(scores, labels, normal_scores=normal_val, fpr=0.05,
+    ...                       title="Gaussian toy detector")
+    >>> w.initial_threshold.rule, w.threshold == w.initial_threshold.value
+    ('from_fpr', True)
     >>> w.threshold = 1.5          # or move the slider
     >>> round(w.tpr, 3), round(w.fpr, 3)  # doctest: +SKIP
     (0.675, 0.07)
@@ -115,6 +139,8 @@ class ThresholdExplorer(PrecomputedWidget):
         scores,
         labels,
         threshold=None,
+        normal_scores=None,
+        fpr=0.05,
         bins=40,
         title=None,
         score_name="anomaly score",
@@ -122,12 +148,15 @@ class ThresholdExplorer(PrecomputedWidget):
     ):
         s, y = check_scores_labels(scores, labels)
         self._scores, self._labels = s, y
+        if normal_scores is not None:
+            normal_scores = check_scores(normal_scores, "normal_scores")
+        start, note = start_threshold(threshold, normal_scores, fpr, s[y == 0], "normal samples shown")
+        self.initial_threshold = start
         data = self._precompute(s, y, bins)
-        if threshold is None:
-            threshold = metrics.best_threshold(s, y)
         super().__init__(
             _data=data,
-            threshold=float(threshold),
+            threshold=start.value,
+            note=note,
             title="" if title is None else str(title),
             score_name=str(score_name),
             **kwargs,
