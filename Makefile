@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.adcourse-installed
 SUBMISSIONS ?= submissions
 GRADEBOOK   ?= gradebook.csv
+GRADE_ARGS  ?=
 
 .PHONY: help setup book test test-fast lab exercises grade bench browser clean
 
@@ -14,7 +15,7 @@ help:
 	@echo "make test-fast  unit tests only (no notebooks, no book, no browser)"
 	@echo "make lab        JupyterLab on exercises/"
 	@echo "make exercises  regenerate exercises/ from solutions/"
-	@echo "make grade      grade SUBMISSIONS=folder into GRADEBOOK=gradebook.csv"
+	@echo "make grade      grade SUBMISSIONS=folder into GRADEBOOK=gradebook.csv (GRADE_ARGS='--jobs 4 ...')"
 	@echo "make bench      print timings"
 
 $(STAMP): pyproject.toml
@@ -47,7 +48,8 @@ exercises: setup
 
 grade: setup
 	@test -d "$(SUBMISSIONS)" || { echo "no folder $(SUBMISSIONS): make grade SUBMISSIONS=path/to/folder"; exit 1; }
-	$(VENV)/bin/adcourse grade $(SUBMISSIONS) --out $(GRADEBOOK)
+	@command -v bwrap >/dev/null 2>&1 || echo "note: bubblewrap is missing (apt-get install bubblewrap): the notebooks will run without a sandbox"
+	$(VENV)/bin/adcourse grade $(SUBMISSIONS) --out $(GRADEBOOK) $(GRADE_ARGS)
 
 bench: setup
 	$(PY) scripts/bench.py

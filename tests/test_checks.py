@@ -3,6 +3,7 @@ hint, on the typical mistakes of students."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from adcourse.course import checks
-from adcourse.course.checks import CheckFailed
+from adcourse.course import checks, judge
+from adcourse.course.checks import CheckFailed, _kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01-performance-measures.ipynb"
@@ -28,13 +29,33 @@ def ref():
     return ns
 
 
-def fails(check, *args, match):
-    """Run ``check`` expecting CheckFailed whose message matches every regex in ``match``."""
+def judged(check, *functions):
+    """The grader's verdict ``(passed, reason)`` on ``functions``: the answers recorded as in a
+    kernel (the check's own seed), sent through JSON, decoded and judged."""
+    raw = _kernel.record(check, check.seed, dict(zip(check.uses, functions)))
+    return judge.judge_task(check, json.loads(json.dumps(raw)), check.seed)
+
+
+def passes_everywhere(check, ref, capsys, seeds=(1, 2, 3)):
+    """The reference passes the check cell (the check's own seed, functions found by name) and
+    the grader's judge, with the check's seed and with other seeds."""
+    exec(f"check()", {"check": check, **ref})
+    assert f"✓ Task {check.number} passed" in capsys.readouterr().out
+    for seed in (check.seed, *seeds):
+        raw = _kernel.record(check, seed, ref)
+        assert judge.judge_task(check, json.loads(json.dumps(raw)), seed) == (True, ""), seed
+
+
+def fails(check, *args, match, same_in_judge=True):
+    """Run ``check`` expecting CheckFailed whose message matches every regex in ``match``; the
+    grader's judge, on the same answers, fails the task with the same message."""
     with pytest.raises(CheckFailed) as info:
         check(*args)
     msg = str(info.value)
     for pattern in [match] if isinstance(match, str) else match:
         assert re.search(pattern, msg, re.S), f"{pattern!r} not in:\n{msg}"
+    if same_in_judge:
+        assert judged(check, *args) == (False, judge.clean_reason(f"CheckFailed: {msg}"))
     return msg
 
 
@@ -56,8 +77,7 @@ def test_registry_names_every_check_of_exercise_1():
     ("task-5", ["evaluate_on_test"]),
 ])
 def test_reference_passes(ref, capsys, task, names):
-    checks.TASKS["01-performance-measures"][task](*[ref[n] for n in names])
-    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+    passes_everywhere(checks.TASKS["01-performance-measures"][task], ref, capsys)
 
 
 def test_student_errors_propagate_unchanged():
@@ -71,6 +91,43 @@ def test_student_errors_propagate_unchanged():
 
 def test_not_a_function():
     fails(checks.check_confusion_rates, {"TPR": 1.0}, match=["Task 1", "expected a function"])
+
+
+def test_check_cell_finds_the_functions_by_name_and_says_which_cell_to_run(ref, capsys):
+    with pytest.raises(checks.NotDefined) as info:  # a NameError
+        exec("check_roc()", {"check_roc": checks.check_roc, "roc_points": ref["roc_points"]})
+    assert str(info.value) == (
+        "Task 2 (roc_points and auc_trapezoid): auc_trapezoid is not defined: run the cell above "
+        "that defines auc_trapezoid first (and the cells before it), then this check again")
+    assert isinstance(info.value, NameError)
+    exec("check_roc()", {"check_roc": checks.check_roc, **ref})
+    assert "✓ Task 2 passed" in capsys.readouterr().out
+    # the grader's judge: the same function missing
+    raw = _kernel.record(checks.check_roc, 5, {"roc_points": ref["roc_points"]})
+    assert judge.judge_task(checks.check_roc, raw, 5) == (
+        False, "NameError: auc_trapezoid is not defined")
+
+
+def test_a_failure_shows_only_its_message_in_a_notebook():
+    """IPython shows ``_render_traceback_`` instead of a traceback: the error name and the message."""
+    with pytest.raises(CheckFailed) as info:
+        checks.check_confusion_rates(_rates(strict=True))
+    lines = info.value._render_traceback_()
+    assert "CheckFailed" in lines[0] and "Task 1 (confusion_rates): wrong " in lines[0]
+    assert lines[1:] == str(info.value).splitlines()[1:] and lines[-1].startswith("hint: ")
+    assert not any("Traceback" in line or "File " in line for line in lines)
+
+
+def test_student_errors_in_the_judge():
+    def stub(*args):
+        raise NotImplementedError()
+
+    def typo(scores, labels, threshold):
+        return {"TPR": scorez}  # noqa: F821
+
+    assert judged(checks.check_confusion_rates, stub) == (False, "NotImplementedError")
+    assert judged(checks.check_confusion_rates, typo) == (
+        False, "NameError: name 'scorez' is not defined")
 
 
 # ---- task 1 -------------------------------------------------------------------------
@@ -314,8 +371,7 @@ def test_registry_names_every_check_of_exercise_2():
     ("task-5", ["choose_nu"]),
 ])
 def test_exercise_2_reference_passes(ref2, capsys, task, names):
-    checks.TASKS["02-random-vectors"][task](*[ref2[n] for n in names])
-    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+    passes_everywhere(checks.TASKS["02-random-vectors"][task], ref2, capsys, seeds=(1,))
 
 
 def test_exercise_2_student_errors_propagate_unchanged():
@@ -388,13 +444,24 @@ def _em(flags):
 
 
 def test_ex2_task2_independent_reference_agrees_with_gmm_detector():
-    from adcourse.course.checks.random_vectors import _em_cases, _em_reference
+    import warnings
 
-    cases = list(_em_cases())
-    assert len(cases) == 4
-    for X, theta0, theta1 in cases[:3]:  # theta1: GMMDetector's first EM iteration
-        ours = _em_reference(X, *theta0)
-        for a, b in zip(ours, theta1):
+    from adcourse.course.checks.random_vectors import _em_reference, _hard_start, _mixture_data
+    from adcourse.vectors.density import GMMDetector
+
+    rng = np.random.default_rng(7)
+    for n, d, K in [(40, 2, 2), (150, 3, 3), (90, 2, 4)]:
+        X = _mixture_data(rng, n, d, K)
+        init = X[rng.choice(n, size=K, replace=False)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gmm = GMMDetector(n_components=K, init=init, max_iter=1, covariance_reg=0.0,
+                              history=True).fit(X)
+        theta0 = _hard_start(X, init)  # the questions' start: GMMDetector's theta_0
+        for a, b in zip(theta0, gmm.history_[0]):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+        theta1 = (gmm.weights_, gmm.means_, gmm.covariances_)  # GMMDetector's first EM iteration
+        for a, b in zip(_em_reference(X, *theta0), theta1):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
         assert np.abs(theta1[1] - theta0[1]).max() > 0.05  # a real step: the means move
 
@@ -620,9 +687,8 @@ def test_registry_of_exercises_3_and_4(exercise, n_tasks):
     ("04-subspaces-sparse-coding", "task-5", ["density_threshold"]),
 ])
 def test_exercises_3_and_4_reference_passes(ref3, ref4, capsys, exercise, task, names):
-    ref = ref3 if exercise.startswith("03") else ref4
-    checks.TASKS[exercise][task](*[ref[n] for n in names])
-    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+    passes_everywhere(checks.TASKS[exercise][task], ref3 if exercise.startswith("03") else ref4,
+                      capsys)
 
 
 def test_exercises_3_and_4_student_errors_propagate_unchanged():
@@ -797,9 +863,7 @@ def test_ex3_task4_mistakes(kwargs, pattern):
 
 
 def test_ex3_task4_reference_matches_pca_feature_detector(ref3):
-    from adcourse.course.checks.image_patches import _energy_cases
-
-    S, mean, P = next(iter(_energy_cases()))
+    S, mean, P = checks.check_two_energies.calls()[0].args  # the check's first question
     from adcourse.images.subspace import PCAFeatureDetector
 
     det = PCAFeatureDetector(n_components=P.shape[1], random_state=0)
@@ -904,17 +968,23 @@ def test_ex4_task3_mistakes(kwargs, pattern):
 def test_ex4_task3_reference_converges_and_stateful_step_fails(ref4):
     from adcourse.course.checks import subspaces_sparse_coding as ex4
 
-    for case in ex4._admm_cases():  # the independent reference agrees with the solution
-        for a, b in zip(ex4._admm_reference(*case), ref4["admm_step"](*case)):
+    for call in ex4.check_admm_step.calls():  # the independent reference agrees with the solution
+        if call.name != "admm_step":
+            continue
+        for a, b in zip(ex4._admm_reference(*call.args), ref4["admm_step"](*call.args)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    calls = []
 
-    def drifting(D, s, z, u, lam, rho):  # right for the one-step checks, then stops iterating
-        calls.append(1)
-        return ref4["admm_step"](D, s, z, u, lam, rho) if len(calls) <= 5 else (z, z, u)
+    def drifting():
+        calls = []
 
-    fails(checks.check_admm_step, drifting,
-          match=[r"300 iterations of admm_step from z = u = 0 do not solve BPDN", r"objective"])
+        def admm_step(D, s, z, u, lam, rho):  # right for the one-step checks, then stops iterating
+            calls.append(1)
+            return ref4["admm_step"](D, s, z, u, lam, rho) if len(calls) <= 5 else (z, z, u)
+        return admm_step
+
+    msg = fails(checks.check_admm_step, drifting(), same_in_judge=False,  # a stateful function
+                match=[r"300 iterations of admm_step from z = u = 0 do not solve BPDN", r"objective"])
+    assert judged(checks.check_admm_step, drifting()) == (False, judge.clean_reason(f"CheckFailed: {msg}"))
     fails(checks.check_admm_step, lambda *a: (a[2], a[3]), match=r"must return 3 arrays, \(x, z, u\)")
 
 
@@ -1042,8 +1112,7 @@ def test_registry_of_exercise_5():
     ("task-5", "three_sigma_threshold"),
 ])
 def test_exercise_5_reference_passes(ref5, capsys, task, name):
-    checks.TASKS[EX5][task](ref5[name])
-    assert f"✓ Task {task[-1]} passed" in capsys.readouterr().out
+    passes_everywhere(checks.TASKS[EX5][task], ref5, capsys, seeds=(1,))
 
 
 def test_exercise_5_student_errors_propagate_unchanged():
@@ -1210,7 +1279,7 @@ def test_ex5_task2_reference_agrees_with_per_location_gaussian(ref5):
     from adcourse.course.checks import cnn_features as ex5
     from adcourse.deep.padim import PerLocationGaussian
 
-    emb, eps = next(ex5._stats_cases())
+    emb, eps = ex5.check_location_statistics.calls()[0].args
     n, C, h, w = emb.shape
 
     class Fixed:  # image k (all its pixels = k / n) -> embedding k

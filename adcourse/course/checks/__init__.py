@@ -1,29 +1,37 @@
-r"""Checks of the course exercises: run in the exercise notebooks' ``check`` cells.
+r"""Checks of the course exercises: run in the exercise notebooks' ``check`` cells, and by the grader.
 
 One module per exercise, named after its chapter, and a base shared by all:
 
-* :mod:`adcourse.course.checks._base` -- :class:`CheckFailed`, the task decorator (it
-  prefixes failures with ``Task N (...)`` and prints ``✓ Task N passed``), and
-  the helpers that format inputs, call the student's function on copies of the
-  inputs and compare numbers and arrays;
+* :mod:`adcourse.course.checks._base` -- the task format (:class:`~._base.Task`: the
+  functions a task checks, its questions, its judge, what the student's code may use),
+  :class:`CheckFailed` and the helpers that format inputs and compare numbers and arrays;
+* :mod:`adcourse.course.checks._kernel` and :mod:`adcourse.course.checks._wire` -- grading
+  time in the kernel: the answers computed and written as data;
 * :mod:`adcourse.course.checks.performance_measures` -- exercise 1 (chapter 1);
 * :mod:`adcourse.course.checks.random_vectors` -- exercise 2 (chapter 2);
 * :mod:`adcourse.course.checks.image_patches` -- exercise 3 (chapter 3);
 * :mod:`adcourse.course.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4);
 * :mod:`adcourse.course.checks.cnn_features` -- exercise 5 (chapter 5).
 
-Each check runs the student's function on fresh data (made by the check, with
-fixed seeds, never the notebook's data) and compares it with the reference
-implementation in :mod:`adcourse`. A wrong answer raises :class:`CheckFailed`
-whose message gives the input, the expected and the received values and, when
-the answer matches a typical mistake, its likely cause. Errors raised by the
-student's own code (``NotImplementedError`` of an unsolved stub, ...) are not
-caught. Every check is importable from here::
+A check cell calls the task's check without arguments; it finds the student's
+functions by name in the notebook::
 
-    from adcourse.course.checks import check_confusion_rates, check_em_step
+    from adcourse.course.checks import check_roc
+    check_roc()            # checks roc_points and auc_trapezoid
 
-:data:`TASKS` maps each exercise (the solution notebook's name) to its checks by
-task id; the grader and the tests use it.
+Each check asks the student's functions questions on fresh data (made by the
+check from its seed, never the notebook's data) and compares the answers with
+the reference implementation in :mod:`adcourse`. A wrong answer raises
+:class:`CheckFailed` whose message gives the input, the expected and the
+received values and, when the answer matches a typical mistake, its likely
+cause. Errors raised by the student's own code (``NotImplementedError`` of an
+unsolved stub, ...) are not caught. At grading time the same questions are asked
+with a seed the grader draws, the kernel only reports the answers, and the
+verdict is taken in the grader (:mod:`adcourse.course.judge`).
+
+:data:`TASKS` maps each exercise (the solution notebook's name) to its tasks by
+task id; the grader and the tests use it. Importing this package stays light:
+no torch, no scikit-learn (the references are imported by the judges).
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from adcourse.course.checks import (
     random_vectors,
     subspaces_sparse_coding,
 )
-from adcourse.course.checks._base import CheckFailed
+from adcourse.course.checks._base import CheckFailed, NotDefined
 from adcourse.course.checks.cnn_features import (
     check_collect_activations,
     check_location_statistics,
@@ -73,6 +81,8 @@ from adcourse.course.checks.subspaces_sparse_coding import (
 
 __all__ = [
     "CheckFailed",
+    "NotDefined",
+    "task_of",
     # exercise 1: performance measures
     "check_confusion_rates",
     "check_roc",
@@ -113,3 +123,11 @@ TASKS = {
     "04-subspaces-sparse-coding": subspaces_sparse_coding.TASKS,
     "05-cnn-features": cnn_features.TASKS,
 }
+
+
+def task_of(exercise, task):
+    """The :class:`~adcourse.course.checks._base.Task` ``task`` (``"task-2"``) of ``exercise``."""
+    try:
+        return TASKS[exercise][task]
+    except KeyError:
+        raise KeyError(f"no task {task!r} in exercise {exercise!r}") from None

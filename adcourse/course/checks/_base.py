@@ -1,48 +1,279 @@
-r"""What every exercise's checks share: the failure type, the task decorator, helpers.
+r"""What every exercise's checks share: the task format, the failure types, helpers.
 
-A check takes the student's object (a function, usually), runs it on fresh data
-made with fixed seeds, compares the result with the reference and either prints
-``✓ Task N passed`` or raises :class:`CheckFailed`. The helpers here format
-inputs and values for the messages, call the student's function on copies of
-the inputs, and compare numbers and arrays with one tolerance rule.
+**A task** (:class:`Task`, made with the :func:`task` decorator) is three things:
 
-Errors raised *by the student's function* (``NotImplementedError`` of an
-unsolved stub, a ``TypeError`` in their code, ...) are never caught: they reach
-the notebook with the student's own traceback, and the grader reports them as
-they are.
+* ``uses`` -- the names of the student's functions it checks (``("roc_points",
+  "auc_trapezoid")``);
+* ``questions(rng) -> [Call, ...]`` -- the inputs: each :class:`Call` asks one of
+  those functions for its answer on arguments made from ``rng`` (hand-picked edge
+  cases plus random ones), or runs a *probe* (:class:`Probe`: a function of the
+  student's functions that returns data, for answers that are not a return value:
+  hooks left on a model, the result of 300 iterations, ...);
+* ``judge(answers)`` -- the comparison: it iterates ``for call, got in answers``
+  (the inputs and the student's answer), computes the reference from the inputs with
+  :mod:`adcourse`, and raises :class:`CheckFailed` with a hint on the first wrong one.
+
+The same task runs two ways:
+
+* **in the check cell** (``check_roc()``): the questions are made with the task's
+  fixed ``seed``, the student's functions are called on copies of the inputs in the
+  notebook, the judge runs there and prints ``✓ Task N passed`` or raises
+  :class:`CheckFailed`; errors of the student's own code reach the notebook with the
+  student's traceback. A function that is not defined yet raises
+  :class:`NotDefined` ("run the cell above that defines ... first");
+* **at grading time** (:mod:`adcourse.course.judge`): the kernel only computes the
+  answers (:func:`adcourse.course.checks._kernel.answer`, questions made with a seed
+  drawn by the grader) and writes them as data (:mod:`adcourse.course.checks._wire`);
+  the grader, in its own process, makes the same questions from the same seed and
+  runs the judge on the decoded answers (:meth:`Task.judge_record`). Nothing the
+  kernel does decides the verdict.
+
+``allow`` is the task's policy: the modules the student's functions may use
+(:mod:`adcourse.course.policy` enforces it in the grader).
+
+Failures print only their message in a notebook (``_render_traceback_``), not a
+traceback of the checking code.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
+import sys
 
 import numpy as np
 
-__all__ = ["CheckFailed"]
+__all__ = ["CheckFailed", "NotDefined", "StudentError", "NoAnswer", "Call", "Probe", "Task", "task"]
 
 _TOL = 1e-9
+
+
+def _render(exc):
+    """IPython's view of a check failure: the message, its first line after the error name."""
+    lines = str(exc).splitlines() or [""]
+    return [f"\x1b[0;31m{type(exc).__name__}\x1b[0m: {lines[0]}", *lines[1:]]
 
 
 class CheckFailed(AssertionError):
     """The answer of an exercise task is wrong; the message explains why and hints at a fix."""
 
+    def _render_traceback_(self):  # IPython shows this instead of the traceback
+        return _render(self)
 
-def _task(number, what):
-    """Decorate a check: prefix failures with the task, print a tick on success."""
 
-    def decorate(check):
-        @functools.wraps(check)
-        def wrapper(*args, **kwargs):
-            __tracebackhide__ = True  # noqa: F841  (pytest / IPython hide this frame)
-            try:
-                check(*args, **kwargs)
-            except CheckFailed as exc:
-                raise CheckFailed(f"Task {number} ({what}): {exc}") from None
-            print(f"✓ Task {number} passed")
+class NotDefined(NameError):
+    """A function that a check needs is not defined (yet) in the notebook."""
 
-        wrapper.task = f"task-{number}"
-        return wrapper
+    def _render_traceback_(self):
+        return _render(self)
+
+
+class StudentError(Exception):
+    """At grading time: the student's function raised ``kind`` (the kernel reported it)."""
+
+    def __init__(self, kind, message=""):
+        super().__init__(f"{kind}: {message}" if message else kind)
+        self.kind, self.message = kind, message
+
+
+class NoAnswer(Exception):
+    """At grading time: the kernel reported no answer for a question."""
+
+
+# --------------------------------------------------------------------------------------
+# questions and answers
+# --------------------------------------------------------------------------------------
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (list, dict, tuple, set)):
+        return copy.deepcopy(value)
+    return value
+
+
+class Call:
+    """A question: the answer of the student's function ``name`` on ``args`` (given copies)."""
+
+    probe = None
+
+    def __init__(self, name, *args):
+        self.name, self.args = name, args
+
+    def ask(self, functions):
+        """The student's answer (runs the student's code; its errors are not caught)."""
+        __tracebackhide__ = True  # noqa: F841
+        return functions[self.name](*[_copy(a) for a in self.args])
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.name!r}, ...)"
+
+
+class Probe(Call):
+    """A question answered by ``probe(functions, *args)``, run where the student's code runs.
+
+    ``functions[name]`` gives the student's function ``name``. A probe returns data
+    (numbers, arrays, lists, dicts) and must not catch the student's errors unless
+    the check is about them.
+    """
+
+    def __init__(self, probe, *args):
+        super().__init__(probe.__name__, *args)
+        self.probe = probe
+
+    def ask(self, functions):
+        __tracebackhide__ = True  # noqa: F841
+        return self.probe(functions, *[_copy(a) for a in self.args])
+
+
+class Answers:
+    """The questions of a task with the student's answers: ``for call, got in answers``.
+
+    ``answers.of(name)`` iterates over the calls of one function only. The answer is
+    fetched when the judge reaches it: in a notebook the student's function runs at
+    that moment (so the first wrong answer stops the check, as it stops the student).
+    """
+
+    def __init__(self, calls, fetch):
+        self._calls, self._fetch = list(calls), fetch
+
+    def __iter__(self):
+        __tracebackhide__ = True  # noqa: F841
+        for i, call in enumerate(self._calls):
+            yield call, self._fetch(i, call)
+
+    def of(self, name):
+        __tracebackhide__ = True  # noqa: F841
+        for i, call in enumerate(self._calls):
+            if call.name == name:
+                yield call, self._fetch(i, call)
+
+    def __len__(self):
+        return len(self._calls)
+
+
+class _Functions(dict):
+    """The student's functions by name (a dict; the key error names the missing function)."""
+
+    def __missing__(self, name):
+        raise NotDefined(f"{name} is not defined")
+
+
+def _not_a_function(name, value):
+    return CheckFailed(
+        f"expected a function {name}, received {type(value).__name__} {_fmt(value)}; "
+        "pass the function itself, without calling it (no parentheses)"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# tasks
+# --------------------------------------------------------------------------------------
+
+
+class Task:
+    """One task of an exercise: its questions, its judge, the functions it uses (see the module doc)."""
+
+    def __init__(self, number, what, questions, judge, *, uses, seed, allow=None):
+        self.number, self.what = number, what
+        self.questions, self.judge = questions, judge
+        self.uses, self.seed, self.allow = tuple(uses), seed, allow
+        functools.update_wrapper(self, judge)
+
+    @property
+    def task(self):
+        """The task id, as in the ``check`` cell's metadata: ``"task-N"``."""
+        return f"task-{self.number}"
+
+    def calls(self, seed=None):
+        """The questions made with ``seed`` (default: the task's own seed, the check cell's)."""
+        return list(self.questions(np.random.default_rng(self.seed if seed is None else seed)))
+
+    def _prefix(self, exc):
+        return f"Task {self.number} ({self.what}): {exc}"
+
+    # ---- in the notebook ----------------------------------------------------------
+
+    def functions(self, args=(), named=None, namespace=None):
+        """The student's functions, from ``args`` (in the order of ``uses``), ``named`` or ``namespace``.
+
+        Raises :class:`NotDefined` (a function missing from the namespace) or
+        :class:`CheckFailed` (not a function).
+        """
+        __tracebackhide__ = True  # noqa: F841
+        named = dict(named or {})
+        if len(args) > len(self.uses):
+            raise TypeError(f"{self.__name__} checks {', '.join(self.uses)}: received {len(args)} "
+                            "arguments")
+        named.update(zip(self.uses, args))
+        out = _Functions()
+        for name in self.uses:
+            if name in named:
+                value = named[name]
+            elif namespace is not None and name in namespace:
+                value = namespace[name]
+            else:
+                raise NotDefined(self._prefix(
+                    f"{name} is not defined: run the cell above that defines {name} first "
+                    "(and the cells before it), then this check again"))
+            if not callable(value):
+                raise CheckFailed(self._prefix(_not_a_function(name, value)))
+            out[name] = value
+        return out
+
+    def __call__(self, *args, **named):
+        """Run the check in the notebook: ``check_x()`` finds the functions by name in the caller's
+        namespace; ``check_x(f, g)`` checks the functions given (in the order of ``uses``)."""
+        __tracebackhide__ = True  # noqa: F841
+        namespace = None if len(args) + len(named) >= len(self.uses) else sys._getframe(1).f_globals
+        functions = self.functions(args, named, namespace)
+        try:
+            self.judge(Answers(self.calls(), lambda i, call: call.ask(functions)))
+        except CheckFailed as exc:
+            raise CheckFailed(self._prefix(exc)) from None
+        print(f"✓ Task {self.number} passed")
+
+    # ---- at grading time ----------------------------------------------------------
+
+    def judge_record(self, record, seed):
+        """Judge the answers a kernel reported (a decoded record of :mod:`._kernel`) for ``seed``.
+
+        Returns None when every answer is right; raises :class:`CheckFailed` (prefixed
+        with the task), :class:`NotDefined`, :class:`StudentError` or :class:`NoAnswer`.
+        """
+        missing = record.get("missing") or []
+        if missing:
+            raise NotDefined(f"{missing[0]} is not defined")
+        problem = record.get("problem")
+        if problem:
+            raise CheckFailed(self._prefix(str(problem)))
+        answers = record.get("answers") or []
+
+        def fetch(i, call):
+            if i >= len(answers) or not isinstance(answers[i], dict):
+                raise NoAnswer(f"no answer for question {i + 1} ({call.name})")
+            entry = answers[i]
+            if "raised" in entry:
+                kind, message = (list(entry["raised"]) + ["", ""])[:2]
+                raise StudentError(str(kind), str(message))
+            if "value" not in entry:
+                raise NoAnswer(f"no answer for question {i + 1} ({call.name})")
+            return entry["value"]
+
+        try:
+            self.judge(Answers(self.calls(seed), fetch))
+        except CheckFailed as exc:
+            raise CheckFailed(self._prefix(exc)) from None
+
+
+def task(number, what, questions, *, uses, seed, allow=None):
+    """Decorator: ``@task(2, "roc_points and auc_trapezoid", _roc_questions, uses=..., seed=202)``
+    on the judge ``def check_roc(answers): ...`` makes the :class:`Task` ``check_roc``."""
+
+    def decorate(judge):
+        return Task(number, what, questions, judge, uses=uses, seed=seed, allow=allow)
 
     return decorate
 
@@ -63,18 +294,6 @@ def _fmt(x, max_items=12):
 
 def _inputs(**kwargs):
     return "on the input " + ", ".join(f"{k}={_fmt(v)}" for k, v in kwargs.items())
-
-
-def _call(func, *args):
-    """Call the student's function on copies of the inputs (so it cannot alter ours)."""
-    __tracebackhide__ = True  # noqa: F841
-    if not callable(func):
-        raise CheckFailed(
-            f"expected a function, received {type(func).__name__} {_fmt(func)}; "
-            "pass the function itself, without calling it (no parentheses)"
-        )
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    return func(*copies)
 
 
 def _as_float(value, what):

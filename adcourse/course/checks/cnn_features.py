@@ -1,8 +1,8 @@
 r"""Checks of exercise 5, "CNN features for anomaly detection" (``solutions/05-cnn-features.ipynb``).
 
-Each check runs the student's function on data it makes itself (fixed seeds,
-never the notebook's data) and compares the result with a reference computed
-here, with NumPy (and, for task 1, with the layers of a small seeded network
+Each check asks the student's function questions on data it makes itself (from
+the task's seed, never the notebook's data) and compares the answers with a
+reference computed here, with NumPy (and, for task 1, with the layers of a small seeded network
 called one after the other): the activation of one layer captured by a forward
 hook, the per-location Gaussian of PaDiM (:class:`adcourse.deep.padim.PerLocationGaussian`
 computes the same statistics), the Mahalanobis map, the student–teacher score
@@ -25,7 +25,13 @@ task-5  :func:`check_three_sigma_threshold` ``three_sigma_threshold(val_maps, k)
 ======  ==================================  ==============================================================
 
 :mod:`torch` is imported inside the check of task 1 only, so that importing
-:mod:`adcourse.course.checks` stays light.
+:mod:`adcourse.course.checks` stays light. Task 1's answers are *probes*: what the student's
+function returned, the hooks it left on the model, the gradient mode of the forward pass and
+the mode the model is left in (measured where the student's code runs).
+
+What the student's functions may use (:data:`ALLOW`, enforced by the grader): torch in task 1,
+NumPy (and torch, SciPy's linear algebra) in the others -- never :mod:`adcourse.deep.padim` or
+:class:`adcourse.decision.Threshold`, which solve tasks 2, 3 and 5.
 """
 
 from __future__ import annotations
@@ -33,16 +39,16 @@ from __future__ import annotations
 import numpy as np
 
 from adcourse.course.checks._base import (
+    Call,
     CheckFailed,
+    Probe,
     _allclose,
     _as_array,
     _as_float,
-    _call,
     _close,
     _fmt,
     _mismatch,
-    _rng,
-    _task,
+    task,
 )
 
 __all__ = [
@@ -54,6 +60,15 @@ __all__ = [
     "TASKS",
 ]
 
+
+#: What the student's functions may use, by task.
+ALLOW = {
+    "task-1": ("torch", "numpy"),
+    "task-2": ("numpy", "torch", "scipy.linalg"),
+    "task-3": ("numpy", "torch", "scipy.linalg"),
+    "task-4": ("numpy", "torch"),
+    "task-5": ("numpy", "torch"),
+}
 
 # --------------------------------------------------------------------------------------
 # task 1: the activation of one layer, with a forward hook
@@ -139,14 +154,55 @@ def _new_hooks(net, before):
             if after[name][0] - before[name][0] or after[name][1] - before[name][1]]
 
 
-def _activation_cases():
-    yield 5101, "block", (2, 3, 12, 10)
-    yield 5102, "stem.0", (3, 3, 8, 8)
-    yield 5103, "block.1", (1, 3, 9, 7)
+def _tiny_input(seed, shape):
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torch.randn(*shape)
 
 
-@_task(1, "collect_activations")
-def check_collect_activations(collect_activations):
+def _activation_probe(functions, seed, layer, shape):
+    """Probe: the activation returned for the seeded network and input, the hooks left on the
+    network, the gradient mode of its forward passes, whether it is left in training mode."""
+    import torch
+
+    net, x = _tiny_net(seed), _tiny_input(seed, shape)
+    grad_mode = []
+    spy = net.register_forward_hook(lambda m, a, o: grad_mode.append(torch.is_grad_enabled()))
+    before = _hooks(net)
+    try:
+        value = functions["collect_activations"](net, layer, x.clone())
+    finally:
+        left = _new_hooks(net, before)
+        spy.remove()
+    return {"value": value, "left": left, "grad": grad_mode, "training": bool(net.training)}
+
+
+def _failure_probe(functions, seed):
+    """Probe: the hooks left when the forward pass fails (an input with 2 channels instead of 3)."""
+    import torch
+
+    net = _tiny_net(seed)
+    before = _hooks(net)
+    try:
+        functions["collect_activations"](net, "block", torch.zeros(1, 2, 8, 8))
+    except Exception:  # noqa: BLE001 - the error is expected; the hooks are what is checked
+        pass
+    return _new_hooks(net, before)
+
+
+def _activation_questions(rng):
+    seeds = [int(v) for v in rng.integers(1, 2 ** 31, size=4)]
+    return [Probe(_activation_probe, seeds[0], "block", (2, 3, 12, 10)),
+            Probe(_activation_probe, seeds[1], "stem.0", (3, 3, 8, 8)),
+            Probe(_activation_probe, seeds[2], "block.1", (1, 3, 9, 7)),
+            Probe(_failure_probe, seeds[3])]
+
+
+@task(1, "collect_activations", _activation_questions, uses=("collect_activations",), seed=5101,
+      allow=ALLOW["task-1"])
+def check_collect_activations(answers):
     r"""Check ``collect_activations(model, layer_name, x) -> ndarray``: the output of the
     submodule ``dict(model.named_modules())[layer_name]`` when ``model`` runs on the
     tensor ``x``, as a NumPy array, captured with a forward hook that is removed
@@ -156,21 +212,15 @@ def check_collect_activations(collect_activations):
     __tracebackhide__ = True  # noqa: F841
     import torch
 
-    for seed, layer, shape in _activation_cases():
-        net = _tiny_net(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            x = torch.randn(*shape)
+    for call, probe in answers.of("_activation_probe"):
+        seed, layer, shape = call.args
+        net, x = _tiny_net(seed), _tiny_input(seed, shape)
         expected = _direct(net, layer, x)
         where = (f"on {_TINY_NET}, layer_name={layer!r}, x = a random tensor of shape {tuple(shape)}")
-        grad_mode = []
-        spy = net.register_forward_hook(lambda m, a, o: grad_mode.append(torch.is_grad_enabled()))
-        before = _hooks(net)
-        try:
-            value = _call(collect_activations, net, layer, x.clone())
-        finally:
-            left = _new_hooks(net, before)
-            spy.remove()
+        if not isinstance(probe, dict):
+            raise CheckFailed(f"no answer from collect_activations\n{where}")
+        value, left = probe.get("value"), list(probe.get("left") or [])
+        grad_mode, training = list(probe.get("grad") or []), probe.get("training") is not False
         if left:
             raise CheckFailed(
                 f"collect_activations left a hook registered on {', '.join(map(repr, left))}\n{where}\n"
@@ -221,21 +271,15 @@ def check_collect_activations(collect_activations):
                 f"collect_activations ran the model with gradients enabled\n{where}\n"
                 "hint: run the forward pass inside `with torch.no_grad():` (no graph is built: "
                 "faster and lighter, and the output can be turned into NumPy directly)")
-        if net.training:
+        if training:
             raise CheckFailed(
                 f"collect_activations left the model in training mode\n{where}\n"
                 "hint: the model is given in evaluation mode; do not call model.train()")
 
     # the hook goes away also when the forward pass fails
-    net = _tiny_net(5104)
-    before = _hooks(net)
-    bad = torch.zeros(1, 2, 8, 8)  # two channels for a network that expects three
-    try:
-        collect_activations(net, "block", bad)
-    except Exception:  # noqa: BLE001 - the error is expected; the hooks are what is checked
-        pass
-    left = _new_hooks(net, before)
-    if left:
+    for _, left in answers.of("_failure_probe"):
+        if not left:
+            continue
         raise CheckFailed(
             f"when the forward pass fails, collect_activations leaves its hook on "
             f"{', '.join(map(repr, left))}\non {_TINY_NET}, layer_name='block', x of shape "
@@ -259,8 +303,11 @@ def _embeddings(rng, n, C, h, w, shift=0.0):
     return x.transpose(0, 3, 1, 2)
 
 
-def _stats_cases():
-    rng = _rng(5201)
+def _stats_questions(rng):
+    return [Call("location_statistics", emb, eps) for emb, eps in _stats_cases(rng)]
+
+
+def _stats_cases(rng):
     yield _embeddings(rng, 9, 3, 4, 5), 0.1
     yield _embeddings(rng, 6, 4, 2, 3), 0.01
     yield _embeddings(rng, 15, 2, 3, 3), 0.5
@@ -312,19 +359,21 @@ def _stats_values(value, n, C, h, w, where):
     return out
 
 
-@_task(2, "location_statistics")
-def check_location_statistics(location_statistics):
+@task(2, "location_statistics", _stats_questions, uses=("location_statistics",), seed=5201,
+      allow=ALLOW["task-2"])
+def check_location_statistics(answers):
     r"""Check ``location_statistics(emb, eps) -> (mean, cov)``: for embeddings ``emb``
     of shape ``(n, C, h, w)``, the mean ``(h, w, C)`` and the unbiased covariance plus
     ``eps I`` ``(h, w, C, C)`` of the ``n`` vectors seen at every location, PaDiM's
     :math:`\Sigma_{ij} = \frac{1}{n-1}\sum_k (x^k_{ij}-\mu_{ij})(x^k_{ij}-\mu_{ij})^\top
     + \varepsilon I`; compared with ``np.cov`` location by location."""
     __tracebackhide__ = True  # noqa: F841
-    for emb, eps in _stats_cases():
+    for call, value in answers:
+        emb, eps = call.args
         n, C, h, w = emb.shape
         where = (f"on the input emb of shape {emb.shape} (n={n} images, C={C} channels, "
                  f"{h}x{w} locations), eps={eps:g}")
-        mean, cov = _stats_values(_call(location_statistics, emb, eps), n, C, h, w, where)
+        mean, cov = _stats_values(value, n, C, h, w, where)
         e_mean, e_cov = _np_cov_stats(emb, eps)
         x = emb.transpose(0, 2, 3, 1)               # (n, h, w, C)
         wrong_x = emb.reshape(n, h, w, C)           # reshape instead of moving the axis
@@ -378,8 +427,11 @@ def _maha(x, mean, M):
     return np.sqrt(np.maximum(np.einsum("nhwc,hwcd,nhwd->nhw", d, M, d), 0.0))
 
 
-def _maha_cases():
-    rng = _rng(5301)
+def _maha_questions(rng):
+    return [Call("mahalanobis_map", *case) for case in _maha_cases(rng)]
+
+
+def _maha_cases(rng):
     for n_train, n, C, h, w, eps in [(12, 3, 3, 4, 5, 0.1), (8, 2, 5, 3, 2, 0.01), (20, 4, 2, 2, 2, 0.5)]:
         both = _embeddings(rng, n_train + n, C, h, w)  # the same Gaussians for training and test
         mean, cov = _np_cov_stats(both[:n_train], eps)
@@ -387,21 +439,22 @@ def _maha_cases():
         yield emb, mean, cov
 
 
-@_task(3, "mahalanobis_map")
-def check_mahalanobis_map(mahalanobis_map):
+@task(3, "mahalanobis_map", _maha_questions, uses=("mahalanobis_map",), seed=5301,
+      allow=ALLOW["task-3"])
+def check_mahalanobis_map(answers):
     r"""Check ``mahalanobis_map(emb, mean, cov) -> ndarray (n, h, w)``: the Mahalanobis
     distance :math:`\sqrt{(x_{ij}-\mu_{ij})^\top\Sigma_{ij}^{-1}(x_{ij}-\mu_{ij})}` of
     every location of every embedding ``emb`` ``(n, C, h, w)`` to the Gaussian of its own
     location, ``mean`` ``(h, w, C)``, ``cov`` ``(h, w, C, C)``."""
     __tracebackhide__ = True  # noqa: F841
-    for emb, mean, cov in _maha_cases():
+    for call, value in answers:
+        emb, mean, cov = call.args
         n, C, h, w = emb.shape
         x = emb.transpose(0, 2, 3, 1)
         inv = np.linalg.inv(cov)
         expected = _maha(x, mean, inv)
         where = (f"on the input emb of shape {emb.shape}, mean of shape {mean.shape}, cov of shape "
                  f"{cov.shape} (mean[i, j] = {_fmt(mean[0, 0])} at location (0, 0))")
-        value = _call(mahalanobis_map, emb, mean, cov)
         arr = np.asarray(value, dtype=float) if isinstance(value, np.ndarray) else value
         if isinstance(arr, np.ndarray) and arr.shape in ((h, w, n),) and (h, w, n) != (n, h, w):
             raise CheckFailed(f"wrong shape of the map returned by mahalanobis_map\n{where}\n"
@@ -453,8 +506,11 @@ def _st_set(rng, M, n, C, h, w, anomalous):
     return preds, y
 
 
-def _st_cases():
-    rng = _rng(5401)
+def _st_questions(rng):
+    return [Call("student_teacher_score", *case) for case in _st_cases(rng)]
+
+
+def _st_cases(rng):
     for M, n, nv, C, h, w in [(3, 2, 3, 4, 5, 6), (5, 3, 4, 2, 4, 4), (2, 1, 2, 6, 3, 5)]:
         preds, y = _st_set(rng, M, n, C, h, w, anomalous=True)
         val_preds, val_y = _st_set(rng, M, nv, C, h, w, anomalous=False)
@@ -475,8 +531,9 @@ def _standardise(a, ref, ddof=0, axis=None):
     return (a - mean) / std
 
 
-@_task(4, "student_teacher_score")
-def check_student_teacher_score(student_teacher_score):
+@task(4, "student_teacher_score", _st_questions, uses=("student_teacher_score",), seed=5401,
+      allow=ALLOW["task-4"])
+def check_student_teacher_score(answers):
     r"""Check ``student_teacher_score(student_preds, teacher, val_student_preds, val_teacher)
     -> ndarray (n, h, w)``: with :math:`\mu` the mean of the ``M`` students' predictions
     ``(M, n, C, h, w)``, the regression error :math:`e = \|\mu - y\|^2` and the predictive
@@ -486,7 +543,8 @@ def check_student_teacher_score(student_teacher_score):
     the plain one or the unbiased one (``ddof=1``); mean instead of sum over channels and
     ``1/(M-1)`` in the variance are accepted (standardising removes those factors)."""
     __tracebackhide__ = True  # noqa: F841
-    for preds, y, val_preds, val_y in _st_cases():
+    for call, value in answers:
+        preds, y, val_preds, val_y = call.args
         M, n, C, h, w = preds.shape
         nv = val_y.shape[0]
         where = (f"on the input student_preds of shape {preds.shape} (M={M} students, n={n} test "
@@ -495,8 +553,7 @@ def check_student_teacher_score(student_teacher_score):
         e, v = _st_terms(preds, y)
         ev, vv = _st_terms(val_preds, val_y)
         expected = _standardise(e, ev) + _standardise(v, vv)
-        got = _as_array(_call(student_teacher_score, preds, y, val_preds, val_y),
-                        "the score map returned by student_teacher_score", (n, h, w))
+        got = _as_array(value, "the score map returned by student_teacher_score", (n, h, w))
         if _allclose(got, expected, 1e-7) or _allclose(
                 got, _standardise(e, ev, 1) + _standardise(v, vv, 1), 1e-7):
             continue
@@ -543,15 +600,19 @@ def check_student_teacher_score(student_teacher_score):
 # --------------------------------------------------------------------------------------
 
 
-def _threshold_cases():
-    rng = _rng(5501)
+def _threshold_questions(rng):
+    return [Call("three_sigma_threshold", maps, k) for maps, k in _threshold_cases(rng)]
+
+
+def _threshold_cases(rng):
     for n, h, w, k in [(8, 6, 7, 3.0), (5, 4, 4, 2.0), (12, 5, 3, 2.5)]:
         maps = rng.gamma(2.0, 1.0, size=(n, h, w)) + rng.random((n, 1, 1))
         yield maps, k
 
 
-@_task(5, "three_sigma_threshold")
-def check_three_sigma_threshold(three_sigma_threshold):
+@task(5, "three_sigma_threshold", _threshold_questions, uses=("three_sigma_threshold",), seed=5501,
+      allow=ALLOW["task-5"])
+def check_three_sigma_threshold(answers):
     r"""Check ``three_sigma_threshold(val_maps, k) -> Threshold or float``: the image
     score is the maximum of its anomaly map; the threshold is the mean plus ``k``
     unbiased standard deviations of the image scores of the normal validation maps
@@ -559,11 +620,11 @@ def check_three_sigma_threshold(three_sigma_threshold):
     __tracebackhide__ = True  # noqa: F841
     from adcourse.decision import Threshold
 
-    for maps, k in _threshold_cases():
+    for call, value in answers:
+        maps, k = call.args
         n, h, w = maps.shape
         scores = maps.max(axis=(1, 2))
         expected = Threshold.three_sigma(scores, k).value
-        value = _call(three_sigma_threshold, maps, k)
         if isinstance(value, np.ndarray) and value.size == 1:
             value = value.item()
         got = _as_float(value, "the value returned by three_sigma_threshold")

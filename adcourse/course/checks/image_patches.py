@@ -1,8 +1,8 @@
 r"""Checks of exercise 3, "Image patches" (``solutions/03-image-patches.ipynb``).
 
-Each check runs the student's function on data it makes itself (fixed seeds,
-never the notebook's data) and compares the result with what chapter 3's code
-computes: :func:`~adcourse.images.patches.extract_patches` and
+Each check asks the student's function questions on data it makes itself (from
+the task's seed, never the notebook's data) and compares the answers with what
+chapter 3's code computes: :func:`~adcourse.images.patches.extract_patches` and
 :func:`~adcourse.images.patches.patches_as_vectors`,
 :func:`~adcourse.images.patches.patch_scores_to_map`,
 :class:`~adcourse.images.subspace.PCADetector`, and the two energies that
@@ -22,14 +22,24 @@ task-4  :func:`check_two_energies`         ``two_energies(S, mean, P)``
 ======  =================================  =============================================
 
 :mod:`adcourse.images.patches` and :mod:`adcourse.images.subspace` are imported inside the
-checks (the latter pulls in scikit-learn).
+judges (the latter pulls in scikit-learn). Every task asks for plain NumPy (:data:`ALLOW`):
+the student's functions may not call the chapter's code that solves them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from adcourse.course.checks._base import CheckFailed, _allclose, _as_array, _call, _fmt, _inputs, _mismatch, _rng, _task
+from adcourse.course.checks._base import (
+    Call,
+    CheckFailed,
+    _allclose,
+    _as_array,
+    _fmt,
+    _inputs,
+    _mismatch,
+    task,
+)
 
 __all__ = [
     "check_extract_all_patches",
@@ -39,6 +49,9 @@ __all__ = [
     "TASKS",
 ]
 
+
+#: What the student's functions may use in every task: plain NumPy (and the standard library).
+ALLOW = ("numpy",)
 
 # --------------------------------------------------------------------------------------
 # helpers (also used by exercise 4's checks)
@@ -68,8 +81,11 @@ def _grid(image, p):
 # --------------------------------------------------------------------------------------
 
 
-def _patch_cases():
-    rng = _rng(3101)
+def _patch_questions(rng):
+    return [Call("extract_all_patches", image, p) for image, p in _patch_cases(rng)]
+
+
+def _patch_cases(rng):
     # positions as values first: a patch tells where it comes from
     yield np.arange(20.0).reshape(4, 5), 2
     yield np.arange(42.0).reshape(6, 7), 3
@@ -100,19 +116,20 @@ def _shape_hint(got_shape, H, W, p):
     return f"a {H}x{W} image has (H - p + 1) x (W - p + 1) = {n} patches of p*p = {d} pixels"
 
 
-@_task(1, "extract_all_patches")
-def check_extract_all_patches(extract_all_patches):
+@task(1, "extract_all_patches", _patch_questions, uses=("extract_all_patches",), seed=3101,
+      allow=ALLOW)
+def check_extract_all_patches(answers):
     r"""Check ``extract_all_patches(image, p) -> ndarray (n_patches, p*p)``: every p x p patch
     of one 2-D image (stride 1), one per row, read row by row, in the row-major order of their
     top-left corners: ``patches_as_vectors(extract_patches(image[None], p))``."""
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images.patches import extract_patches, patches_as_vectors
 
-    for image, p in _patch_cases():
+    for call, raw in answers:
+        image, p = call.args
         H, W = image.shape
         expected = patches_as_vectors(extract_patches(image[None], p))
         where = _inputs(image=image, p=p) + f" (a {H}x{W} image)"
-        raw = _call(extract_all_patches, image, p)
         try:
             arr = np.asarray(raw, dtype=float)
         except (TypeError, ValueError):
@@ -172,25 +189,27 @@ def _sum_map(scores, image_shape, p):
     return out
 
 
-@_task(2, "average_map")
-def check_average_map(average_map):
+def _average_questions(rng):
+    return [Call("average_map", scores, shape, p) for scores, shape, p in [
+        (np.arange(12.0).reshape(3, 4), (5, 6), 3),
+        (rng.exponential(size=(7, 4)), (8, 5), 2),
+        (rng.normal(size=(12, 9)), (16, 13), 5),
+        (rng.random((4, 6)), (4, 6), 1),
+    ]]
+
+
+@task(2, "average_map", _average_questions, uses=("average_map",), seed=3202, allow=ALLOW)
+def check_average_map(answers):
     r"""Check ``average_map(patch_scores, image_shape, p) -> ndarray (H, W)``: each pixel gets
     the mean of the scores of all the p x p patches (stride 1) that contain it, as
     ``patch_scores_to_map(patch_scores, image_shape, p, mode="average")``."""
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images.patches import patch_scores_to_map
 
-    rng = _rng(3202)
-    cases = [
-        (np.arange(12.0).reshape(3, 4), (5, 6), 3),
-        (rng.exponential(size=(7, 4)), (8, 5), 2),
-        (rng.normal(size=(12, 9)), (16, 13), 5),
-        (rng.random((4, 6)), (4, 6), 1),
-    ]
-    for scores, shape, p in cases:
+    for call, got in answers:
+        scores, shape, p = call.args
         expected = patch_scores_to_map(scores, shape, p, mode="average")[0]
-        got = _as_array(_call(average_map, scores, shape, p),
-                        "the map returned by average_map", shape)
+        got = _as_array(got, "the map returned by average_map", shape)
         if _allclose(got, expected, 1e-9):
             continue
         total = _sum_map(scores, shape, p)
@@ -227,8 +246,11 @@ def _pca_data(rng, n, scales, shift=4.0):
     return rng.normal(size=(n, d)) * scales @ Q.T + mean
 
 
-def _pca_cases():
-    rng = _rng(3303)
+def _pca_questions(rng):
+    return [Call("pca_directions", X, m) for X, m in _pca_cases(rng)]
+
+
+def _pca_cases(rng):
     yield _pca_data(rng, 300, np.array([4.0, 2.5, 1.5, 1.0, 0.6, 0.3])), 2
     yield _pca_data(rng, 200, np.array([5.0, 3.0, 2.2, 1.6, 1.1, 0.8, 0.5, 0.3, 0.1])), 4
     yield _pca_data(rng, 120, np.array([2.0, 1.0, 0.5, 0.25])), 1
@@ -244,8 +266,8 @@ def _projector(P):
     return P @ P.T
 
 
-@_task(3, "pca_directions")
-def check_pca_directions(pca_directions):
+@task(3, "pca_directions", _pca_questions, uses=("pca_directions",), seed=3303, allow=ALLOW)
+def check_pca_directions(answers):
     r"""Check ``pca_directions(X, m) -> (mean, P)``: the mean of the rows of ``X`` and a
     ``(d, m)`` matrix whose orthonormal columns span the first ``m`` principal directions of
     the rows of ``X``. The subspace is compared through the projector :math:`PP^\top`
@@ -253,10 +275,10 @@ def check_pca_directions(pca_directions):
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images.subspace import PCADetector
 
-    for X, m in _pca_cases():
+    for call, value in answers:
+        X, m = call.args
         n, d = X.shape
         where = _inputs(X=X, m=m) + f" ({n} samples of dimension d = {d})"
-        value = _call(pca_directions, X, m)
         if isinstance(value, (tuple, list)) and len(value) == 2:
             P_raw = np.asarray(value[1], dtype=float)
             if P_raw.shape == (m, d) and m != d:
@@ -323,32 +345,36 @@ def _energies(S, mean, P, centre=True, recon_mean=True):
     return np.einsum("ij,ij->i", resid, resid), np.einsum("ij,ij->i", z, z)
 
 
-def _energy_cases():
-    from adcourse.images.subspace import PCAFeatureDetector
+def _subspace(X, m):
+    """The mean and the first m principal directions (columns) of the rows of X."""
+    mean = X.mean(axis=0)
+    return mean, _eig((X - mean).T @ (X - mean) / X.shape[0])[:, :m]
 
-    rng = _rng(3404)
+
+def _energy_questions(rng):
+    """Rows near a fitted subspace, rows off it and the mean itself; then scaled training rows."""
     scales = np.array([3.0, 2.0, 1.2, 0.4, 0.3, 0.2, 0.1])
     X = _pca_data(rng, 400, scales)
-    det = PCAFeatureDetector(n_components=3, random_state=0).fit(X)  # the chapter's subspace
-    S = np.r_[_pca_data(_rng(3405), 6, scales), X.mean(axis=0) + rng.normal(size=(3, 7)) * 2.0,
+    S = np.r_[_pca_data(rng, 6, scales), X.mean(axis=0) + rng.normal(size=(3, 7)) * 2.0,
               np.tile(X.mean(axis=0), (1, 1))]  # normal rows, off-subspace rows, the mean itself
-    yield S, det.pca_.mean_, det.pca_.components_.T
+    calls = [Call("two_energies", S, *_subspace(X, 3))]
     X = _pca_data(rng, 200, np.array([2.0, 1.5, 0.3, 0.2]), shift=2.0)
-    det = PCAFeatureDetector(n_components=1, random_state=1).fit(X)
-    yield X[:8] * 1.5, det.pca_.mean_, det.pca_.components_.T
+    calls.append(Call("two_energies", X[:8] * 1.5, *_subspace(X, 1)))
+    return calls
 
 
-@_task(4, "two_energies")
-def check_two_energies(two_energies):
+@task(4, "two_energies", _energy_questions, uses=("two_energies",), seed=3404, allow=ALLOW)
+def check_two_energies(answers):
     r"""Check ``two_energies(S, mean, P) -> (residual_energy, projection_energy)``: for each
     row :math:`\mathbf{s}` of ``S``, with :math:`\mathbf{r} = \mathbf{s} - \mu`,
     :math:`\|\mathbf{r} - PP^\top\mathbf{r}\|^2` and :math:`\|P^\top\mathbf{r}\|^2` (the two
     energies whose logarithms :class:`~adcourse.images.subspace.PCAFeatureDetector` monitors)."""
     __tracebackhide__ = True  # noqa: F841
-    for S, mean, P in _energy_cases():
+    for call, value in answers:
+        S, mean, P = call.args
         n = S.shape[0]
         where = _inputs(S=S, mean=mean, P=P) + f" ({n} rows, a subspace of dimension {P.shape[1]})"
-        res, proj = _pair_of_arrays(_call(two_energies, S, mean, P), "two_energies",
+        res, proj = _pair_of_arrays(value, "two_energies",
                                     ["residual_energy", "projection_energy"], [(n,), (n,)])
         exp_res, exp_proj = _energies(S, mean, P)
         if _allclose(res, exp_res) and _allclose(proj, exp_proj):

@@ -1,8 +1,12 @@
 r"""Checks of exercise 1, "Performance measures" (``solutions/01-performance-measures.ipynb``).
 
-Each check runs the student's function on fresh data (made here, with fixed
-seeds, never the data of the notebook) and compares it with the reference
-implementation of :mod:`adcourse.metrics` and :mod:`adcourse.decision`. On a
+Each check asks the student's function questions on fresh data (made here from
+the task's seed -- a fixed one in the check cell, one drawn by the grader at
+grading time -- never the data of the notebook) and compares the answers with the
+reference implementation of :mod:`adcourse.metrics` and :mod:`adcourse.decision`
+(imported by the judges only: the kernel that computes the answers needs NumPy
+alone). Every task asks for plain NumPy: the student's functions may use NumPy
+and the standard library, not :mod:`adcourse` or scikit-learn. On a
 wrong answer the :class:`~adcourse.course.checks.CheckFailed` message says what was
 expected and what was received, on which (small) input, and a likely cause when
 the answer matches a typical mistake (``>`` instead of ``>=``, swapped rates, a
@@ -29,9 +33,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from adcourse import metrics
-from adcourse.decision import Threshold
-from adcourse.course.checks._base import CheckFailed, _as_float, _call, _close, _fmt, _inputs, _rng, _task
+from adcourse.course.checks._base import CheckFailed, Call, _as_float, _close, _fmt, _inputs, task
 
 __all__ = [
     "check_confusion_rates",
@@ -44,6 +46,9 @@ __all__ = [
 
 #: Keys of the dictionary returned by ``confusion_rates`` (matched case-insensitively).
 RATE_KEYS = ("TPR", "FPR", "FNR", "TNR", "precision", "accuracy", "F1")
+
+#: What the student's functions may use in every task: plain NumPy (and the standard library).
+ALLOW = ("numpy",)
 
 
 # --------------------------------------------------------------------------------------
@@ -74,6 +79,8 @@ def _rates_dict(tp, fp, tn, fn):
 
 
 def _expected_rates(scores, labels, threshold):
+    from adcourse import metrics
+
     r = metrics.rates(scores, labels, threshold)
     return {
         "tpr": r.tpr, "fpr": r.fpr, "fnr": r.fnr, "tnr": r.tnr,
@@ -110,8 +117,8 @@ _DISPLAY = {k.lower(): k for k in RATE_KEYS}
 
 
 def _normalise_rates(result, what="confusion_rates"):
-    if isinstance(result, metrics.Rates):
-        result = result.as_dict()
+    if type(result).__name__ == "Rates" and callable(getattr(result, "as_dict", None)):
+        result = result.as_dict()  # adcourse.metrics.Rates
     if not isinstance(result, Mapping):
         raise CheckFailed(
             f"{what} must return a dict with the keys {list(RATE_KEYS)}, "
@@ -239,10 +246,9 @@ def _whole_hint(got, scores, labels, threshold):
 
 
 
-def _rates_cases():
+def _rates_cases(rng):
     yield (np.array([0.1, 0.4, 0.35, 0.8, 0.6, 0.2, 0.7, 0.05]), np.array([0, 0, 1, 1, 0, 1, 0, 0]), 0.35)
     yield (np.array([0.9, 0.2, 0.7, 0.7, 0.3, 0.5, 0.1, 0.6]), np.array([1, 0, 1, 0, 0, 1, 0, 0]), 0.6)
-    rng = _rng(101)
     s, y = _toy_scores(rng, 60, 15, decimals=1)          # ties with the threshold
     yield (s, y, 0.5)
     s, y = _toy_scores(rng, 300, 30)
@@ -252,18 +258,22 @@ def _rates_cases():
     yield ([0.3, -0.2, 1.7, 0.0, 2.4, -1.1, 0.9, 0.0], [0, 0, 1, 0, 1, 0, 1, 1], 0.0)  # lists
 
 
-@_task(1, "confusion_rates")
-def check_confusion_rates(confusion_rates):
+def _rates_questions(rng):
+    return [Call("confusion_rates", *case) for case in _rates_cases(rng)]
+
+
+@task(1, "confusion_rates", _rates_questions, uses=("confusion_rates",), seed=101, allow=ALLOW)
+def check_confusion_rates(answers):
     """Check ``confusion_rates(scores, labels, threshold) -> dict`` (task 1 of exercise 1).
 
     The dict must hold TPR, FPR, FNR, TNR, precision, accuracy and F1 (keys
     matched case-insensitively) at the threshold (``score >= threshold``).
     """
     __tracebackhide__ = True  # noqa: F841
-    for scores, labels, threshold in _rates_cases():
+    for call, got in answers:
+        scores, labels, threshold = call.args
         s, y = np.asarray(scores, dtype=float), np.asarray(labels)
-        got = _normalise_rates(_call(confusion_rates, scores, labels, threshold))
-        _compare_rates(got, s, y, threshold)
+        _compare_rates(_normalise_rates(got), s, y, threshold)
 
 
 # --------------------------------------------------------------------------------------
@@ -271,8 +281,17 @@ def check_confusion_rates(confusion_rates):
 # --------------------------------------------------------------------------------------
 
 
+def _roc(s, y):
+    """(fpr, tpr) at the thresholds +inf, then every distinct score, decreasing (``score >= t``)."""
+    thresholds = np.r_[np.inf, np.unique(s)[::-1]]
+    detected = s[None, :] >= thresholds[:, None]
+    return (detected & (y == 0)).sum(axis=1) / np.sum(y == 0), (detected & (y == 1)).sum(axis=1) / np.sum(y == 1)
+
+
 def _roc_variants(s, y):
     """(description, fpr, tpr) of typical wrong ROC curves."""
+    from adcourse import metrics
+
     fpr, tpr, thr = metrics.roc_curve(s, y)
     n_pos, n_neg = int(y.sum()), int((1 - y).sum())
     out = []
@@ -301,9 +320,10 @@ def _roc_variants(s, y):
     return out
 
 
-def _check_roc_points(roc_points, s, y):
+def _check_roc_points(result, s, y):
+    from adcourse import metrics
+
     fpr, tpr, thr = metrics.roc_curve(s, y)
-    result = _call(roc_points, s, y)
     if not isinstance(result, (tuple, list)) or len(result) not in (2, 3):
         raise CheckFailed(
             "roc_points must return two arrays (fpr, tpr), received "
@@ -344,9 +364,9 @@ def _check_roc_points(roc_points, s, y):
     raise CheckFailed("\n".join(lines))
 
 
-def _check_auc(auc_trapezoid, fpr, tpr):
+def _check_auc(result, fpr, tpr):
     expected = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
-    got = _as_float(_call(auc_trapezoid, fpr, tpr), "the value returned by auc_trapezoid")
+    got = _as_float(result, "the value returned by auc_trapezoid")
     if _close(got, expected, 1e-7):
         return
     left = float(np.sum(np.diff(fpr) * tpr[:-1]))
@@ -373,8 +393,25 @@ def _check_auc(auc_trapezoid, fpr, tpr):
     ]))
 
 
-@_task(2, "roc_points and auc_trapezoid")
-def check_roc(roc_points, auc_trapezoid):
+def _roc_questions(rng):
+    cases = [
+        (np.array([0.1, 0.4, 0.35, 0.8, 0.6, 0.2]), np.array([0, 0, 1, 1, 0, 1])),
+        (np.array([0.3, 0.7, 0.3, 0.9, 0.5, 0.7, 0.1]), np.array([0, 1, 1, 1, 0, 0, 0])),
+        _toy_scores(rng, 80, 20, decimals=1),
+        _toy_scores(rng, 200, 25),
+    ]
+    auc_cases = [
+        (np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0])),
+        (np.array([0.0, 1.0]), np.array([0.0, 1.0])),
+        (np.array([0.0, 0.25, 0.5, 0.5, 1.0]), np.array([0.0, 0.5, 0.5, 1.0, 1.0])),
+    ] + [_roc(s, y) for s, y in cases[1:]]
+    return ([Call("roc_points", s, y) for s, y in cases]
+            + [Call("auc_trapezoid", fpr, tpr) for fpr, tpr in auc_cases])
+
+
+@task(2, "roc_points and auc_trapezoid", _roc_questions, uses=("roc_points", "auc_trapezoid"),
+      seed=202, allow=ALLOW)
+def check_roc(answers):
     """Check ``roc_points(scores, labels) -> (fpr, tpr)`` and ``auc_trapezoid(fpr, tpr) -> float``.
 
     ``roc_points`` must give one point per distinct score (detected: ``score >=
@@ -383,25 +420,10 @@ def check_roc(roc_points, auc_trapezoid):
     ``sklearn.metrics.roc_curve(labels, scores, drop_intermediate=False)``).
     """
     __tracebackhide__ = True  # noqa: F841
-    rng = _rng(202)
-    cases = [
-        (np.array([0.1, 0.4, 0.35, 0.8, 0.6, 0.2]), np.array([0, 0, 1, 1, 0, 1])),
-        (np.array([0.3, 0.7, 0.3, 0.9, 0.5, 0.7, 0.1]), np.array([0, 1, 1, 1, 0, 0, 0])),
-        _toy_scores(rng, 80, 20, decimals=1),
-        _toy_scores(rng, 200, 25),
-    ]
-    for s, y in cases:
-        _check_roc_points(roc_points, s, y)
-    auc_cases = [
-        (np.array([0.0, 0.0, 1.0]), np.array([0.0, 1.0, 1.0])),
-        (np.array([0.0, 1.0]), np.array([0.0, 1.0])),
-        (np.array([0.0, 0.25, 0.5, 0.5, 1.0]), np.array([0.0, 0.5, 0.5, 1.0, 1.0])),
-    ]
-    for s, y in cases[1:]:
-        fpr, tpr, _ = metrics.roc_curve(s, y)
-        auc_cases.append((fpr, tpr))
-    for fpr, tpr in auc_cases:
-        _check_auc(auc_trapezoid, fpr, tpr)
+    for call, got in answers.of("roc_points"):
+        _check_roc_points(got, *call.args)
+    for call, got in answers.of("auc_trapezoid"):
+        _check_auc(got, *call.args)
 
 
 # --------------------------------------------------------------------------------------
@@ -415,6 +437,8 @@ def _fpr_interval(normal, target_fpr):
     n = s.size
     m = min(int(np.floor(n * target_fpr + 1e-9)), n - 1)
     pivot = float(s[n - m - 1])
+    from adcourse.decision import Threshold
+
     high = float(Threshold.from_fpr(normal, target_fpr).value)
     return pivot, high, m
 
@@ -458,8 +482,18 @@ def _threshold_problem(t, normal, target_fpr):
     return head + "\nhint: " + hint
 
 
-@_task(3, "threshold_for_fpr")
-def check_threshold_for_fpr(threshold_for_fpr):
+def _fpr_questions(rng):
+    return [Call("threshold_for_fpr", normal, target) for normal, target in [
+        (np.array([0.2, 1.5, -0.3, 0.9, 2.2, 0.1, -1.0, 0.4, 1.1, 0.7]), 0.2),
+        (rng.normal(size=500), 0.05),
+        (rng.normal(size=1000), 0.01),
+        (rng.exponential(size=240), 0.1),
+        (rng.normal(size=37), 0.15),
+    ]]
+
+
+@task(3, "threshold_for_fpr", _fpr_questions, uses=("threshold_for_fpr",), seed=303, allow=ALLOW)
+def check_threshold_for_fpr(answers):
     """Check ``threshold_for_fpr(normal_scores, target_fpr) -> float``.
 
     Any threshold that detects exactly as many normal scores as
@@ -468,17 +502,9 @@ def check_threshold_for_fpr(threshold_for_fpr):
     usually is.
     """
     __tracebackhide__ = True  # noqa: F841
-    rng = _rng(303)
-    cases = [
-        (np.array([0.2, 1.5, -0.3, 0.9, 2.2, 0.1, -1.0, 0.4, 1.1, 0.7]), 0.2),
-        (rng.normal(size=500), 0.05),
-        (rng.normal(size=1000), 0.01),
-        (rng.exponential(size=240), 0.1),
-        (rng.normal(size=37), 0.15),
-    ]
-    for normal, target in cases:
-        t = _as_float(_call(threshold_for_fpr, normal, target),
-                      "the value returned by threshold_for_fpr")
+    for call, got in answers:
+        normal, target = call.args
+        t = _as_float(got, "the value returned by threshold_for_fpr")
         problem = _threshold_problem(t, normal, target)
         if problem:
             raise CheckFailed(
@@ -492,22 +518,27 @@ def check_threshold_for_fpr(threshold_for_fpr):
 # --------------------------------------------------------------------------------------
 
 
-@_task(4, "best_roc_threshold")
-def check_best_roc_threshold(best_roc_threshold):
-    """Check ``best_roc_threshold(scores, labels) -> float``: the threshold of the
-    ROC point closest to (FPR, TPR) = (0, 1), ties to the larger threshold
-    (``adcourse.metrics.best_threshold``)."""
-    __tracebackhide__ = True  # noqa: F841
-    rng = _rng(404)
-    cases = [
+def _best_questions(rng):
+    return [Call("best_roc_threshold", s, y) for s, y in [
         (np.array([0.1, 0.4, 0.35, 0.8, 0.6, 0.2]), np.array([0, 0, 1, 1, 0, 1])),
         (np.array([1.0, 3.0, 2.0, 4.0]), np.array([0, 0, 1, 1])),      # tie: t=4 and t=2
         _toy_scores(rng, 120, 30, decimals=1),
         _toy_scores(rng, 300, 40, shift=1.5),
-    ]
-    for s, y in cases:
+    ]]
+
+
+@task(4, "best_roc_threshold", _best_questions, uses=("best_roc_threshold",), seed=404, allow=ALLOW)
+def check_best_roc_threshold(answers):
+    """Check ``best_roc_threshold(scores, labels) -> float``: the threshold of the
+    ROC point closest to (FPR, TPR) = (0, 1), ties to the larger threshold
+    (``adcourse.metrics.best_threshold``)."""
+    __tracebackhide__ = True  # noqa: F841
+    from adcourse import metrics
+
+    for call, got in answers:
+        s, y = call.args
         expected = metrics.best_threshold(s, y)
-        got = _as_float(_call(best_roc_threshold, s, y), "the value returned by best_roc_threshold")
+        got = _as_float(got, "the value returned by best_roc_threshold")
         if _close(got, expected):
             continue
         fpr, tpr, thr = metrics.roc_curve(s, y)
@@ -548,22 +579,25 @@ def check_best_roc_threshold(best_roc_threshold):
 # --------------------------------------------------------------------------------------
 
 
-@_task(5, "evaluate_on_test")
-def check_evaluate_on_test(evaluate_on_test):
+def _evaluate_questions(rng):
+    calls = []
+    for n_val, n_norm, n_anom, target in [(400, 500, 50, 0.05), (250, 300, 60, 0.1)]:
+        val = rng.normal(size=n_val)
+        test, labels = _toy_scores(rng, n_norm, n_anom, shift=2.5)
+        calls.append(Call("evaluate_on_test", val, test, labels, target))
+    return calls
+
+
+@task(5, "evaluate_on_test", _evaluate_questions, uses=("evaluate_on_test",), seed=505, allow=ALLOW)
+def check_evaluate_on_test(answers):
     """Check ``evaluate_on_test(val_normal_scores, test_scores, test_labels, target_fpr)
     -> (threshold, rates)``: the threshold from the normal validation scores only
     (as in task 3), and the rates of task 1 on the test set at that threshold."""
     __tracebackhide__ = True  # noqa: F841
-    rng = _rng(505)
-    cases = []
-    for n_val, n_norm, n_anom, target in [(400, 500, 50, 0.05), (250, 300, 60, 0.1)]:
-        val = rng.normal(size=n_val)
-        test, labels = _toy_scores(rng, n_norm, n_anom, shift=2.5)
-        cases.append((val, test, labels, target))
-    for val, test, labels, target in cases:
+    for call, result in answers:
+        val, test, labels, target = call.args
         where = _inputs(val_normal_scores=val, test_scores=test, test_labels=labels,
                         target_fpr=target)
-        result = _call(evaluate_on_test, val, test, labels, target)
         if not isinstance(result, (tuple, list)) or len(result) != 2:
             raise CheckFailed(
                 "evaluate_on_test must return a pair (threshold, rates), received "

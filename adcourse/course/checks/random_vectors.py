@@ -1,8 +1,8 @@
 r"""Checks of exercise 2, "Random vectors" (``solutions/02-random-vectors.ipynb``).
 
-Each check runs the student's function on data it makes itself (fixed seeds,
-never the notebook's data) and compares the result with the detector of
-chapter 2 that computes the same thing: :class:`~adcourse.vectors.density.GaussianDetector`,
+Each check asks the student's function questions on data it makes itself (from
+the task's seed, never the notebook's data) and compares the answers with the
+detector of chapter 2 that computes the same thing: :class:`~adcourse.vectors.density.GaussianDetector`,
 :class:`~adcourse.vectors.density.GMMDetector`, :func:`adcourse.vectors.isolation.c_factor` and
 :class:`~adcourse.vectors.isolation.IsolationForestDetector`,
 :class:`~adcourse.vectors.distance.KNNDetector`, :class:`~adcourse.vectors.domain.OneClassSVMDetector`.
@@ -21,9 +21,14 @@ task-4  :func:`check_knn_score`           ``knn_score(X_train, X, k)``
 task-5  :func:`check_choose_nu`           ``choose_nu(X_train, X_val, target_fpr, grid)``
 ======  ================================  ==============================================
 
-The detectors (and :mod:`scipy.stats`) are imported inside the checks, not at the
+The detectors (and :mod:`scipy.stats`) are imported inside the judges, not at the
 top: they pull in scikit-learn, which exercise 1's kernels, importing
 :mod:`adcourse.course.checks`, need not pay for.
+
+What the student's functions may use (:data:`ALLOW`, enforced by the grader): NumPy
+in every task, and SciPy's special functions; :mod:`scipy.stats` in task 2
+(``multivariate_normal``); ``OneClassSVMDetector`` of :mod:`adcourse.vectors.domain` in
+task 5 -- never the chapter-2 detector that solves the task.
 """
 
 from __future__ import annotations
@@ -34,17 +39,16 @@ import warnings
 import numpy as np
 
 from adcourse.course.checks._base import (
-    _mismatch,
+    Call,
     CheckFailed,
     _allclose,
     _as_array,
     _as_float,
-    _call,
     _close,
     _fmt,
     _inputs,
-    _rng,
-    _task,
+    _mismatch,
+    task,
 )
 
 __all__ = [
@@ -56,6 +60,15 @@ __all__ = [
     "TASKS",
 ]
 
+
+#: What the student's functions may use, by task.
+ALLOW = {
+    "task-1": ("numpy", "scipy.special"),
+    "task-2": ("numpy", "scipy.special", "scipy.stats"),
+    "task-3": ("numpy", "scipy.special"),
+    "task-4": ("numpy", "scipy.special"),
+    "task-5": ("numpy", "scipy.special", "adcourse.vectors.domain.OneClassSVMDetector"),
+}
 
 # --------------------------------------------------------------------------------------
 # helpers
@@ -95,8 +108,17 @@ def _mahalanobis(X_train, X, ddof=0, centre_cov=True, centre_x=True, inverse=Tru
     return np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", D, M, D), 0.0))
 
 
-@_task(1, "mahalanobis_scores")
-def check_mahalanobis_scores(mahalanobis_scores):
+def _mahalanobis_questions(rng):
+    return [Call("mahalanobis_scores", X_train, X) for X_train, X in [
+        (_correlated(rng, 12, 3), _correlated(rng, 6, 3, shift=3.0)),  # small n: 1/n vs 1/(n-1)
+        (_correlated(rng, 80, 2), _correlated(rng, 10, 2, shift=2.5)),
+        (_correlated(rng, 300, 5), _correlated(rng, 15, 5, shift=0.0)),
+    ]]
+
+
+@task(1, "mahalanobis_scores", _mahalanobis_questions, uses=("mahalanobis_scores",), seed=2101,
+      allow=ALLOW["task-1"])
+def check_mahalanobis_scores(answers):
     r"""Check ``mahalanobis_scores(X_train, X) -> ndarray (m,)``.
 
     The Mahalanobis distance of each row of ``X`` to the Gaussian fitted on
@@ -106,16 +128,10 @@ def check_mahalanobis_scores(mahalanobis_scores):
     __tracebackhide__ = True  # noqa: F841
     from adcourse.vectors.density import GaussianDetector
 
-    rng = _rng(2101)
-    cases = [
-        (_correlated(rng, 12, 3), _correlated(rng, 6, 3, shift=3.0)),  # small n: 1/n vs 1/(n-1)
-        (_correlated(rng, 80, 2), _correlated(rng, 10, 2, shift=2.5)),
-        (_correlated(rng, 300, 5), _correlated(rng, 15, 5, shift=0.0)),
-    ]
-    for X_train, X in cases:
+    for call, got in answers:
+        X_train, X = call.args
         expected = GaussianDetector(reg=0.0).fit(X_train).anomaly_score(X)
-        got = _as_array(_call(mahalanobis_scores, X_train, X),
-                        "the value returned by mahalanobis_scores", (X.shape[0],))
+        got = _as_array(got, "the value returned by mahalanobis_scores", (X.shape[0],))
         if _allclose(got, expected):
             continue
         n = X_train.shape[0]
@@ -194,50 +210,53 @@ def _mixture_data(rng, n, d, K):
     return X
 
 
-def _gmm_first_step(X, K, rng):
-    """theta_0 and theta_1 of GMMDetector started from K training samples (no regularisation)."""
-    from adcourse.vectors.density import GMMDetector
-
-    init = X[rng.choice(X.shape[0], size=K, replace=False)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # max_iter=1: "EM did not converge" is expected
-        gmm = GMMDetector(n_components=K, init=init, max_iter=1, covariance_reg=0.0,
-                          history=True).fit(X)
-    theta0 = tuple(np.array(p, dtype=float) for p in gmm.history_[0])
-    theta1 = (gmm.weights_.copy(), gmm.means_.copy(), gmm.covariances_.copy())
-    return theta0, theta1
+def _hard_start(X, init):
+    """theta_0 as GMMDetector makes it: every sample assigned to its nearest initial mean, one M-step."""
+    K = len(init)
+    nearest = np.argmin(((X[:, None, :] - init[None]) ** 2).sum(axis=2), axis=1)
+    resp = np.eye(K)[nearest]
+    N = resp.sum(axis=0)
+    means = resp.T @ X / N[:, None]
+    covs = np.stack([(resp[:, k, None] * (X - means[k])).T @ (X - means[k]) / N[k] for k in range(K)])
+    return N / X.shape[0], means, covs
 
 
-def _em_cases():
-    rng = _rng(2201)
+def _em_questions(rng):
+    """EM from the state GMMDetector starts in (K training samples as initial means), then from a
+    state that is not a hard assignment (unequal weights, round covariances)."""
+    calls = []
     for n, d, K in [(40, 2, 2), (150, 3, 3), (90, 2, 4)]:
         X = _mixture_data(rng, n, d, K)
-        theta0, theta1 = _gmm_first_step(X, K, rng)
-        yield X, theta0, theta1
-    # a state that is not a hard assignment: unequal weights, round covariances
+        while True:  # initial means whose clusters all hold enough samples for a covariance
+            init = X[rng.choice(X.shape[0], size=K, replace=False)]
+            nearest = np.argmin(((X[:, None, :] - init[None]) ** 2).sum(axis=2), axis=1)
+            if np.bincount(nearest, minlength=K).min() >= 3 * d:
+                break
+        calls.append(Call("em_step", X, *_hard_start(X, init)))
     X = _mixture_data(rng, 60, 2, 2)
-    theta0 = (np.array([0.25, 0.75]), X[[3, 17]].copy(), np.stack([np.eye(2) * 2.0, np.eye(2) * 0.5]))
-    yield X, theta0, _em_reference(X, *theta0)
+    calls.append(Call("em_step", X, np.array([0.25, 0.75]), X[[3, 17]].copy(),
+                      np.stack([np.eye(2) * 2.0, np.eye(2) * 0.5])))
+    return calls
 
 
 _EM_NAMES = ("weights", "means", "covariances")
 
 
-@_task(2, "em_step")
-def check_em_step(em_step):
+@task(2, "em_step", _em_questions, uses=("em_step",), seed=2201, allow=ALLOW["task-2"])
+def check_em_step(answers):
     r"""Check ``em_step(X, weights, means, covariances) -> (weights, means, covariances)``.
 
     One E-step (membership weights :math:`\gamma_{ik}`) then one M-step
     (:math:`\pi_k = N_k/n`, :math:`\mu_k`, :math:`\Sigma_k` centred on the new
-    means, no regularisation), compared with the first EM iteration of
-    ``GMMDetector(init=..., max_iter=1, covariance_reg=0)`` started from the same
-    parameters, and with a direct computation (``scipy.stats.multivariate_normal``).
+    means, no regularisation), from the state ``GMMDetector`` starts in and from another
+    one, compared with a direct computation (``scipy.stats.multivariate_normal``).
     """
     __tracebackhide__ = True  # noqa: F841
-    for X, theta0, expected in _em_cases():
+    for call, result in answers:
+        X, theta0 = call.args[0], call.args[1:]
+        expected = _em_reference(X, *theta0)
         n, d = X.shape
         K = len(theta0[0])
-        result = _call(em_step, X, *theta0)
         if not isinstance(result, (tuple, list)) or len(result) != 3:
             raise CheckFailed(
                 "em_step must return three arrays (weights, means, covariances), received "
@@ -326,13 +345,14 @@ def _c_exact_harmonic(n):
     return out
 
 
-def _check_c_factor(c_factor):
+def _check_c_factor(answers):
     from adcourse.vectors import isolation
 
-    ns = np.array([1, 2, 3, 4, 5, 8, 10, 64, 100, 256, 1000])
+    (call, value), (_, single) = answers.of("c_factor")
+    ns = call.args[0]
     expected = isolation.c_factor(ns)
     with np.errstate(all="ignore"):
-        got = _as_array(_call(c_factor, ns), "the value returned by c_factor", ns.shape)
+        got = _as_array(value, "the value returned by c_factor", ns.shape)
     if not _allclose(got, expected):
         generic = _c_variant(ns, special=False)
         big = ns > 2
@@ -358,7 +378,7 @@ def _check_c_factor(c_factor):
                      "c(2) = 1, c(1) = 0")
         raise _mismatch("values", "c_factor", _inputs(n=ns), expected, got, variants,
                         lambda g: hint0)
-    value = _call(c_factor, 256)
+    value = single
     if isinstance(value, np.ndarray) and value.size != 1:
         raise CheckFailed(f"c_factor(256) must be one number, received an array of shape {value.shape}")
     got = _as_float(value, "c_factor(256)")
@@ -369,10 +389,11 @@ def _check_c_factor(c_factor):
         )
 
 
-def _check_isolation_score(isolation_score, h, psi, expected, where):
+def _check_isolation_score(value, h, psi, where):
     from adcourse.vectors import isolation
 
-    got = _as_array(_call(isolation_score, h, psi), "the value returned by isolation_score", h.shape)
+    expected = 2.0 ** (-h / isolation.c_factor(psi))
+    got = _as_array(value, "the value returned by isolation_score", h.shape)
     if _allclose(got, expected):
         return
     c = isolation.c_factor(psi)
@@ -391,27 +412,28 @@ def _check_isolation_score(isolation_score, h, psi, expected, where):
                     "s(x) = 2 ** (-E[h(x)] / c(psi)): use your c_factor for c(psi)")
 
 
-@_task(3, "c_factor and isolation_score")
-def check_isolation(c_factor, isolation_score):
-    r"""Check ``c_factor(n)`` (vectorised, against :func:`adcourse.vectors.isolation.c_factor`) and
-    ``isolation_score(mean_path_length, psi)`` = :math:`2^{-E[h]/c(\psi)}` (against
-    ``IsolationForestDetector.anomaly_score`` for the mean path lengths of its own trees)."""
-    __tracebackhide__ = True  # noqa: F841
-    from adcourse.vectors import isolation
-
-    _check_c_factor(c_factor)
+def _isolation_questions(rng):
+    """c(n) on an array and on one int; the score on given path lengths and on mean path
+    lengths like a forest's (a mixture of short and long paths, psi = 64)."""
     h = np.array([1.0, 2.5, 4.0, 6.2, 8.0, 10.2448, 12.0, 15.5])
-    _check_isolation_score(isolation_score, h, 256, 2.0 ** (-h / isolation.c_factor(256)),
-                           _inputs(mean_path_length=h, psi=256))
-    rng = _rng(2303)
-    X_train = rng.normal(size=(200, 2))
-    X = np.r_[rng.normal(size=(6, 2)), rng.uniform(-5, 5, size=(4, 2))]
-    forest = isolation.IsolationForestDetector(n_estimators=25, max_samples=64,
-                                               random_state=0).fit(X_train)
-    h = forest.path_lengths(X).mean(axis=1)
-    _check_isolation_score(isolation_score, h, forest.max_samples_, forest.anomaly_score(X),
-                           _inputs(mean_path_length=h, psi=forest.max_samples_)
-                           + " (the mean path lengths of an IsolationForestDetector)")
+    forest_like = np.r_[rng.uniform(6.0, 9.0, size=6), rng.uniform(2.0, 5.0, size=4)]
+    return [Call("c_factor", np.array([1, 2, 3, 4, 5, 8, 10, 64, 100, 256, 1000])),
+            Call("c_factor", 256),
+            Call("isolation_score", h, 256),
+            Call("isolation_score", forest_like, 64)]
+
+
+@task(3, "c_factor and isolation_score", _isolation_questions, uses=("c_factor", "isolation_score"),
+      seed=2303, allow=ALLOW["task-3"])
+def check_isolation(answers):
+    r"""Check ``c_factor(n)`` (vectorised, against :func:`adcourse.vectors.isolation.c_factor`) and
+    ``isolation_score(mean_path_length, psi)`` = :math:`2^{-E[h]/c(\psi)}` (the score
+    ``IsolationForestDetector.anomaly_score`` gives for the mean path lengths of its trees)."""
+    __tracebackhide__ = True  # noqa: F841
+    _check_c_factor(answers)
+    for call, got in answers.of("isolation_score"):
+        h, psi = call.args
+        _check_isolation_score(got, h, psi, _inputs(mean_path_length=h, psi=psi))
 
 
 # --------------------------------------------------------------------------------------
@@ -429,25 +451,27 @@ def _ordinal(i):
     return f"{i}{suffix}"
 
 
-@_task(4, "knn_score")
-def check_knn_score(knn_score):
+def _knn_questions(rng):
+    return [Call("knn_score", X_train, X, k) for X_train, X, k in [
+        (np.array([[0.0], [1.0], [2.0], [3.0], [5.0]]), np.array([[1.4], [10.0]]), 2),
+        (rng.normal(size=(30, 2)), rng.normal(size=(8, 2)) * 2, 1),
+        (rng.normal(size=(100, 3)), rng.normal(size=(12, 3)) * 1.5, 5),
+        (rng.normal(size=(60, 2)), rng.normal(size=(10, 2)) * 2, 10),
+    ]]
+
+
+@task(4, "knn_score", _knn_questions, uses=("knn_score",), seed=2404, allow=ALLOW["task-4"])
+def check_knn_score(answers):
     r"""Check ``knn_score(X_train, X, k) -> ndarray (m,)``: the distance from each row of
     ``X`` (new samples) to its k-th nearest training sample, as
     ``KNNDetector(n_neighbors=k, method="kth").fit(X_train).anomaly_score(X)``."""
     __tracebackhide__ = True  # noqa: F841
     from adcourse.vectors.distance import KNNDetector
 
-    rng = _rng(2404)
-    cases = [
-        (np.array([[0.0], [1.0], [2.0], [3.0], [5.0]]), np.array([[1.4], [10.0]]), 2),
-        (rng.normal(size=(30, 2)), rng.normal(size=(8, 2)) * 2, 1),
-        (rng.normal(size=(100, 3)), rng.normal(size=(12, 3)) * 1.5, 5),
-        (rng.normal(size=(60, 2)), rng.normal(size=(10, 2)) * 2, 10),
-    ]
-    for X_train, X, k in cases:
+    for call, got in answers:
+        X_train, X, k = call.args
         expected = KNNDetector(n_neighbors=k, method="kth").fit(X_train).anomaly_score(X)
-        got = _as_array(_call(knn_score, X_train, X, k), "the value returned by knn_score",
-                        (X.shape[0],))
+        got = _as_array(got, "the value returned by knn_score", (X.shape[0],))
         if _allclose(got, expected):
             continue
         D = _sorted_distances(X_train, X)
@@ -502,37 +526,46 @@ def _choose(table, target, which=0, largest=True, strict=False, order=None):
     return max(ok) if largest else min(ok)
 
 
-def _nu_cases():
+def _nu_questions(rng):
+    """The chapter's test beds: a fine grid, the same data with a target no nu of the grid meets
+    (None), an unsorted grid (fixed data, the cases are chosen for their answers), then new
+    banana data drawn from ``rng`` with a shuffled grid."""
     from adcourse.data import make_shapes_2d  # the chapter's test bed
 
     X_train, _ = make_shapes_2d("banana", n_normal=200, n_anomalous=0, random_state=2501)
     X_val, _ = make_shapes_2d("banana", n_normal=200, n_anomalous=0, random_state=2502)
-    # validation FPR 0.07, 0.07, 0.08, 0.155, 0.195, 0.205 (training outlier fractions 0, 0,
-    # 0.025, 0.08, 0.13, 0.185): nu = 0.05
-    yield X_train, X_val, 0.08, [0.01, 0.02, 0.05, 0.1, 0.15, 0.2]
-    # the same data, target 0.05: every nu of the grid flags more than 5 %: None
-    yield X_train, X_val, 0.05, [0.01, 0.02, 0.05, 0.1]
-    X_train, _ = make_shapes_2d("blobs", n_normal=150, n_anomalous=0, random_state=2503)
-    X_val, _ = make_shapes_2d("blobs", n_normal=250, n_anomalous=0, random_state=2504)
-    # an unsorted grid; validation FPR 0.076 for nu = 0.1, 0.196 for 0.2: nu = 0.1
-    yield X_train, X_val, 0.08, [0.1, 0.02, 0.2, 0.05, 0.01]
+    blobs_train, _ = make_shapes_2d("blobs", n_normal=150, n_anomalous=0, random_state=2503)
+    blobs_val, _ = make_shapes_2d("blobs", n_normal=250, n_anomalous=0, random_state=2504)
+    seeds = rng.integers(1, 2 ** 31, size=2)
+    new_train, _ = make_shapes_2d("banana", n_normal=150, n_anomalous=0, random_state=int(seeds[0]))
+    new_val, _ = make_shapes_2d("banana", n_normal=200, n_anomalous=0, random_state=int(seeds[1]))
+    return [
+        # validation FPR 0.07, 0.07, 0.08, 0.155, 0.195, 0.205 (training outlier
+        # fractions 0, 0, 0.025, 0.08, 0.13, 0.185): nu = 0.05
+        Call("choose_nu", X_train, X_val, 0.08, [0.01, 0.02, 0.05, 0.1, 0.15, 0.2]),
+        # the same data, target 0.05: every nu of the grid flags more than 5 %: None
+        Call("choose_nu", X_train, X_val, 0.05, [0.01, 0.02, 0.05, 0.1]),
+        # an unsorted grid; validation FPR 0.076 for nu = 0.1, 0.196 for 0.2: nu = 0.1
+        Call("choose_nu", blobs_train, blobs_val, 0.08, [0.1, 0.02, 0.2, 0.05, 0.01]),
+        Call("choose_nu", new_train, new_val, 0.1, [float(v) for v in rng.permutation([0.02, 0.05, 0.1, 0.15, 0.2])]),
+    ]
 
 
 def _fmt_nu(nu):
     return "None" if nu is None else f"{nu:g}"
 
 
-@_task(5, "choose_nu")
-def check_choose_nu(choose_nu):
+@task(5, "choose_nu", _nu_questions, uses=("choose_nu",), seed=2505, allow=ALLOW["task-5"])
+def check_choose_nu(answers):
     r"""Check ``choose_nu(X_train, X_val, target_fpr, grid) -> float or None``: the largest
     :math:`\nu` of ``grid`` whose ``OneClassSVMDetector(nu=nu)``, fitted on ``X_train``,
     flags (``anomaly_score > 0``) at most a fraction ``target_fpr`` of the normal
     validation samples ``X_val``; None when no :math:`\nu` of the grid does."""
     __tracebackhide__ = True  # noqa: F841
-    for X_train, X_val, target, grid in _nu_cases():
+    for call, got in answers:
+        X_train, X_val, target, grid = call.args
         table = _nu_table(X_train, X_val, grid)
         expected = _choose(table, target)
-        got = _call(choose_nu, X_train, X_val, target, list(grid))
         if got is not None:
             if isinstance(got, np.ndarray) and got.size == 1:
                 got = got.item()

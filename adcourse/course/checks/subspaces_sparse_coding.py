@@ -1,7 +1,8 @@
 r"""Checks of exercise 4, "Subspaces and sparse coding" (``solutions/04-subspaces-sparse-coding.ipynb``).
 
-Each check runs the student's function on data it makes itself (fixed seeds,
-never the notebook's data) and compares the result with chapter 4's code:
+Each check asks the student's function questions on data it makes itself (from
+the task's seed, never the notebook's data) and compares the answers with chapter
+4's code:
 :class:`~adcourse.images.subspace.PCADetector`, :func:`adcourse.images.sparse.soft_threshold`,
 one ADMM iteration computed here independently (and :func:`adcourse.images.sparse.bpdn_admm`,
 which the student's iteration must converge to), the sparse-coding features, and
@@ -22,7 +23,11 @@ task-4  :func:`check_sparse_features`       ``sparse_features(D, S, lam)``
 task-5  :func:`check_density_threshold`     ``density_threshold(val_features, fpr)``
 ======  ==================================  ========================================
 
-The package's detectors are imported inside the checks (they pull in scikit-learn).
+The package's detectors are imported inside the judges (they pull in scikit-learn).
+What the student's functions may use (:data:`ALLOW`, enforced by the grader): NumPy and
+SciPy's linear algebra; in task 4 also :mod:`adcourse.images.sparse` (the BPDN solver the
+features are built on), in task 5 :class:`adcourse.decision.Threshold` -- never the chapter's
+detector that solves the task.
 """
 
 from __future__ import annotations
@@ -32,17 +37,17 @@ import math
 import numpy as np
 
 from adcourse.course.checks._base import (
+    Call,
     CheckFailed,
+    Probe,
     _allclose,
     _as_array,
     _as_float,
-    _call,
     _fmt,
     _inputs,
-    _rng,
-    _task,
+    _mismatch,
+    task,
 )
-from adcourse.course.checks._base import _mismatch
 from adcourse.course.checks.image_patches import _pair_of_arrays, _pca_data
 
 __all__ = [
@@ -53,6 +58,16 @@ __all__ = [
     "check_density_threshold",
     "TASKS",
 ]
+
+
+#: What the student's functions may use, by task.
+ALLOW = {
+    "task-1": ("numpy", "scipy.linalg"),
+    "task-2": ("numpy",),
+    "task-3": ("numpy", "scipy.linalg"),
+    "task-4": ("numpy", "scipy.linalg", "adcourse.images.sparse"),
+    "task-5": ("numpy", "scipy.linalg", "adcourse.decision.Threshold"),
+}
 
 
 def _unit_dictionary(rng, d, k):
@@ -69,19 +84,20 @@ def _soft(x, t):
 # --------------------------------------------------------------------------------------
 
 
-def _recon_cases():
-    rng = _rng(4101)
+def _recon_questions(rng):
     scales = np.array([3.0, 2.0, 1.5, 0.5, 0.3, 0.2, 0.1])
     X_train = _pca_data(rng, 300, scales)
-    X = np.r_[_pca_data(_rng(4102), 5, scales), X_train.mean(axis=0) + 1.5 * rng.normal(size=(4, 7))]
-    yield X_train, X, 3
+    X = np.r_[_pca_data(rng, 5, scales), X_train.mean(axis=0) + 1.5 * rng.normal(size=(4, 7))]
+    calls = [Call("reconstruction_error", X_train, X, 3)]
     scales = np.array([2.0, 1.0, 0.4, 0.3, 0.2])
     X_train = _pca_data(rng, 150, scales, shift=6.0)
-    yield X_train, X_train[:4] + rng.normal(size=(4, 5)), 2
+    calls.append(Call("reconstruction_error", X_train, X_train[:4] + rng.normal(size=(4, 5)), 2))
+    return calls
 
 
-@_task(1, "reconstruction_error")
-def check_reconstruction_error(reconstruction_error):
+@task(1, "reconstruction_error", _recon_questions, uses=("reconstruction_error",), seed=4101,
+      allow=ALLOW["task-1"])
+def check_reconstruction_error(answers):
     r"""Check ``reconstruction_error(X_train, X, m) -> ndarray (n,)``: the distance
     :math:`\|\mathbf{r} - PP^\top\mathbf{r}\|_2`, :math:`\mathbf{r} = \mathbf{x} - \mu`, of
     each row of ``X`` to the affine subspace of the first ``m`` principal directions of
@@ -89,11 +105,11 @@ def check_reconstruction_error(reconstruction_error):
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images.subspace import PCADetector
 
-    for X_train, X, m in _recon_cases():
+    for call, got in answers:
+        X_train, X, m = call.args
         det = PCADetector(n_components=m).fit(X_train)
         expected = det.anomaly_score(X)
-        got = _as_array(_call(reconstruction_error, X_train, X, m),
-                        "the value returned by reconstruction_error", (X.shape[0],))
+        got = _as_array(got, "the value returned by reconstruction_error", (X.shape[0],))
         if _allclose(got, expected):
             continue
         n, d = X_train.shape
@@ -134,23 +150,26 @@ def check_reconstruction_error(reconstruction_error):
 # --------------------------------------------------------------------------------------
 
 
-@_task(2, "soft_threshold")
-def check_soft_threshold(soft_threshold):
+def _soft_questions(rng):
+    return [Call("soft_threshold", x, t) for x, t in [
+        (np.array([-3.0, -1.5, -0.4, 0.0, 0.2, 0.9, 1.7, 4.0]), 1.0),
+        (rng.normal(size=(4, 5)), 0.3),
+        (rng.normal(size=6) * 2, 0.0),
+        (np.array([0.5, -0.5, 2.0]), 2.5),
+    ]]
+
+
+@task(2, "soft_threshold", _soft_questions, uses=("soft_threshold",), seed=4202, allow=ALLOW["task-2"])
+def check_soft_threshold(answers):
     r"""Check ``soft_threshold(x, t)``: :math:`\operatorname{sign}(x)\max(|x| - t, 0)`
     elementwise, same shape as ``x`` (as :func:`adcourse.images.sparse.soft_threshold`)."""
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images import sparse
 
-    rng = _rng(4202)
-    cases = [
-        (np.array([-3.0, -1.5, -0.4, 0.0, 0.2, 0.9, 1.7, 4.0]), 1.0),
-        (rng.normal(size=(4, 5)), 0.3),
-        (rng.normal(size=6) * 2, 0.0),
-        (np.array([0.5, -0.5, 2.0]), 2.5),
-    ]
-    for x, t in cases:
+    for call, got in answers:
+        x, t = call.args
         expected = sparse.soft_threshold(x, t)
-        got = _as_array(_call(soft_threshold, x, t), "the value returned by soft_threshold", x.shape)
+        got = _as_array(got, "the value returned by soft_threshold", x.shape)
         if _allclose(got, expected, 1e-12):
             continue
         variants = [
@@ -182,8 +201,7 @@ def _admm_reference(D, s, z, u, lam, rho):
     return x, z_new, u + x - z_new
 
 
-def _admm_cases():
-    rng = _rng(4303)
+def _admm_cases(rng):
     for d, k, lam, rho in [(10, 6, 0.2, 0.5), (8, 14, 0.1, 2.0), (12, 12, 0.3, 0.7)]:
         D = _unit_dictionary(rng, d, k)
         s = D[:, :3] @ rng.normal(size=3) + 0.1 * rng.normal(size=d)
@@ -195,8 +213,25 @@ def _admm_cases():
 _N_ITER = 300
 
 
-@_task(3, "admm_step")
-def check_admm_step(admm_step):
+def _iterate_admm(functions, D, s, lam, rho, n_iter):
+    """Probe: z after ``n_iter`` iterations of the student's admm_step from z = u = 0."""
+    k = D.shape[1]
+    z, u = np.zeros(k), np.zeros(k)
+    for _ in range(n_iter):
+        _, z, u = functions["admm_step"](D, s, z, u, lam, rho)
+    return z
+
+
+def _admm_questions(rng):
+    calls = [Call("admm_step", *case) for case in _admm_cases(rng)]
+    D = _unit_dictionary(rng, 16, 24)  # the iteration converges to the BPDN solution
+    s = D[:, [2, 7, 11]] @ np.array([1.0, -0.7, 0.5]) + 0.05 * rng.normal(size=16)
+    calls.append(Probe(_iterate_admm, D, s, 0.1, 0.3, _N_ITER))
+    return calls
+
+
+@task(3, "admm_step", _admm_questions, uses=("admm_step",), seed=4303, allow=ALLOW["task-3"])
+def check_admm_step(answers):
     r"""Check ``admm_step(D, s, z, u, lam, rho) -> (x, z, u)``: one plain (not over-relaxed)
     ADMM iteration for :math:`\tfrac12\|D\mathbf{x}-\mathbf{s}\|^2+\lambda\|\mathbf{z}\|_1`,
     :math:`\mathbf{x} = \mathbf{z}` (computed here independently), then that
@@ -205,10 +240,11 @@ def check_admm_step(admm_step):
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images.sparse import bpdn_admm, bpdn_objective
 
-    for D, s, z, u, lam, rho in _admm_cases():
+    for call, value in answers.of("admm_step"):
+        D, s, z, u, lam, rho = call.args
         k = D.shape[1]
         where = _inputs(D=D, s=s, z=z, u=u, lam=lam, rho=rho) + f" (D is {D.shape[0]}x{k})"
-        x1, z1, u1 = _pair_of_arrays(_call(admm_step, D, s, z, u, lam, rho), "admm_step",
+        x1, z1, u1 = _pair_of_arrays(value, "admm_step",
                                      ["x", "z", "u"], [(k,), (k,), (k,)])
         ex, ez, eu = _admm_reference(D, s, z, u, lam, rho)
         G = D.T @ D
@@ -259,14 +295,9 @@ def check_admm_step(admm_step):
             raise _mismatch("u", "admm_step", where, eu, u1, variants,
                             "u = u + x - z, with the new x and the new z", tol=1e-8)
     # the iteration converges to the BPDN solution
-    rng = _rng(4304)
-    D = _unit_dictionary(rng, 16, 24)
-    s = D[:, [2, 7, 11]] @ np.array([1.0, -0.7, 0.5]) + 0.05 * rng.normal(size=16)
-    lam, rho = 0.1, 0.3
-    z, u = np.zeros(24), np.zeros(24)
-    for _ in range(_N_ITER):
-        _, z, u = _call(admm_step, D, s, z, u, lam, rho)
-    z = _as_array(z, "z returned by admm_step", (24,))
+    for call, z in answers.of("_iterate_admm"):
+        D, s, lam, rho, _ = call.args
+        z = _as_array(z, "z returned by admm_step", (D.shape[1],))
     best = bpdn_admm(D, s, lam, tol_abs=1e-10, tol_rel=1e-10, max_iter=20000)
     f_ref = float(bpdn_objective(D, s[:, None], best[:, None], lam)[0])
     f_got = float(bpdn_objective(D, s[:, None], z[:, None], lam)[0])
@@ -289,8 +320,11 @@ def _close_rel(a, b, rtol=2e-3, atol=1e-6):
     return a.shape == b.shape and bool(np.all(np.abs(a - b) <= rtol * np.abs(b) + atol))
 
 
-def _feature_cases():
-    rng = _rng(4404)
+def _feature_questions(rng):
+    return [Call("sparse_features", *case) for case in _feature_cases(rng)]
+
+
+def _feature_cases(rng):
     for d, k, N, lam in [(16, 24, 12, 0.1), (9, 6, 8, 0.2)]:
         D = _unit_dictionary(rng, d, k)
         A = _soft(rng.normal(size=(k, N)), 1.2)  # sparse codes
@@ -299,8 +333,8 @@ def _feature_cases():
         yield D, S, lam
 
 
-@_task(4, "sparse_features")
-def check_sparse_features(sparse_features):
+@task(4, "sparse_features", _feature_questions, uses=("sparse_features",), seed=4404, allow=ALLOW["task-4"])
+def check_sparse_features(answers):
     r"""Check ``sparse_features(D, S, lam) -> ndarray (N, 2)``: for each column
     :math:`\mathbf{s}` of ``S`` (d, N), with :math:`\boldsymbol\alpha` its BPDN code from
     :func:`adcourse.images.sparse.bpdn_admm`, the row
@@ -309,14 +343,15 @@ def check_sparse_features(sparse_features):
     __tracebackhide__ = True  # noqa: F841
     from adcourse.images.sparse import bpdn_admm
 
-    for D, S, lam in _feature_cases():
+    for call, value in answers:
+        D, S, lam = call.args
         d, N = S.shape
         where = _inputs(D=D, S=S, lam=lam) + f" (D is {D.shape[0]}x{D.shape[1]}, {N} patches as columns)"
         A = bpdn_admm(D, S, lam)
         R = D @ A - S
         err, l1 = np.einsum("ij,ij->j", R, R), np.abs(A).sum(axis=0)
         expected = np.c_[err, l1]
-        got = _as_array_2(_call(sparse_features, D, S, lam), N, where)
+        got = _as_array_2(value, N, where)
         if _close_rel(got, expected):
             continue
         variants = [
@@ -370,8 +405,11 @@ def _as_array_2(value, N, where):
 # --------------------------------------------------------------------------------------
 
 
-def _threshold_cases():
-    rng = _rng(4505)
+def _threshold_questions(rng):
+    return [Call("density_threshold", val, fpr) for val, fpr in _threshold_cases(rng)]
+
+
+def _threshold_cases(rng):
     for n, fpr in [(400, 0.05), (250, 0.02), (1000, 0.1)]:  # n * fpr whole
         z = rng.normal(size=(n, 2))
         # features like the chapter's: a skewed error and a correlated sparsity
@@ -384,8 +422,16 @@ def _n_detected(scores, t):
     return int(np.sum(scores >= t))
 
 
-@_task(5, "density_threshold")
-def check_density_threshold(density_threshold):
+def _detects(scores, t, k, rtol=1e-9):
+    """Does ``t``, up to rounding (``rtol``), detect exactly ``k`` of ``scores``? (The student
+    computes the scores in their own way: at a threshold equal to a score, the last bits decide.)"""
+    tol = rtol * max(1.0, abs(t))
+    return _n_detected(scores, t + tol) <= k <= _n_detected(scores, t - tol)
+
+
+@task(5, "density_threshold", _threshold_questions, uses=("density_threshold",), seed=4505,
+      allow=ALLOW["task-5"])
+def check_density_threshold(answers):
     r"""Check ``density_threshold(val_features, fpr) -> Threshold or float``: a threshold
     :math:`\gamma` on the negative log-likelihood of a Gaussian fitted on the validation
     features that detects (score :math:`\ge \gamma`) as many validation samples as
@@ -397,17 +443,17 @@ def check_density_threshold(density_threshold):
     from adcourse.decision import Threshold
     from adcourse.vectors.density import GaussianDetector
 
-    for val, fpr in _threshold_cases():
+    for call, value in answers:
+        val, fpr = call.args
         n = val.shape[0]
         nll = GaussianDetector(score="nll").fit(val).anomaly_score(val)
         nll_0 = GaussianDetector(score="nll", reg=0.0).fit(val).anomaly_score(val)  # by hand
         expected = Threshold.from_fpr(nll, fpr)
-        value = _call(density_threshold, val, fpr)
         if isinstance(value, np.ndarray) and value.size == 1:
             value = value.item()
         got = _as_float(value, "the value returned by density_threshold")
         k_exp, k_got = _n_detected(nll, expected.value), _n_detected(nll, got)
-        if k_got == k_exp or _n_detected(nll_0, got) == k_exp:
+        if _detects(nll, got, k_exp) or _detects(nll_0, got, k_exp):
             continue
         # the scores of typical mistakes, with and without the detector's regularisation
         maha = [GaussianDetector(reg=r).fit(val).anomaly_score(val) for r in (1e-6, 0.0)]
