@@ -113,3 +113,168 @@ def test_mlp_checks():
     with pytest.raises(ValueError, match="dropout"):
         mlp((5, 2), dropout=1.0)
     assert np.isfinite(MLPAutoencoder(3)(torch.rand(2, 3)).detach().numpy()).all()
+
+
+# --------------------------------------------------------------------------- #
+# detectors
+# --------------------------------------------------------------------------- #
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+
+from adcourse import metrics  # noqa: E402
+from adcourse.deep.autoencoders import AutoencoderDetector, AutoencoderGMMDetector  # noqa: E402
+from adcourse.deep.dagmm import DAGMM  # noqa: E402
+from adcourse.deep.losses import reconstruction_loss  # noqa: E402
+
+FAST = dict(progress=False, device="cpu")
+
+
+def _stripes(n, size=32, seed=0, blob=False):
+    """Normal images: oblique sinusoidal stripes of random phase; anomalies: a bright disc on them."""
+    rng = np.random.default_rng(seed)
+    r, c = np.mgrid[:size, :size]
+    images, masks = [], []
+    for _ in range(n):
+        img = 0.5 + 0.3 * np.sin(2 * np.pi * (r + c) / 8 + rng.uniform(0, 2 * np.pi))
+        mask = np.zeros((size, size), bool)
+        if blob:
+            cy, cx = rng.integers(8, size - 8, 2)
+            mask = (r - cy) ** 2 + (c - cx) ** 2 <= 16
+            img = np.where(mask, 1.0, img)
+        images.append(img)
+        masks.append(mask)
+    return np.clip(np.array(images), 0, 1), np.array(masks)
+
+
+def _plane(n, seed=0, off=0.0, d=10):
+    """Vectors near a 2-D plane of R^10; ``off`` moves them perpendicular to it."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(np.random.default_rng(99).normal(size=(d, d)))[0]
+    coords = rng.normal(size=(n, 2))
+    X = coords @ basis[:, :2].T + 0.02 * rng.normal(size=(n, d))
+    return X + off * basis[:, 2]
+
+
+@pytest.fixture(scope="module")
+def stripes_detector():
+    train, _ = _stripes(12)
+    det = AutoencoderDetector(loss="ssim", n_crops=256, n_epochs=4, batch_size=32, **FAST)
+    return det.fit(train)
+
+
+def test_autoencoder_map_is_the_training_loss_per_pixel(stripes_detector):
+    det = stripes_detector
+    test, masks = _stripes(6, seed=1, blob=True)
+    maps = det.anomaly_map(test)
+    assert maps.shape == test.shape and maps.dtype == np.float64
+    x = torch.as_tensor(test[:, None], dtype=torch.float32)
+    x_hat = torch.as_tensor(det.reconstruct(test)[:, None], dtype=torch.float32)
+    expected = reconstruction_loss(x, x_hat, "ssim").map.numpy()
+    np.testing.assert_allclose(maps, expected, atol=1e-5)
+    np.testing.assert_allclose(det.anomaly_score(test), maps.reshape(6, -1).max(1), atol=1e-12)
+    assert det.history_.loss[-1] < det.history_.loss[0]
+    assert metrics.pixel_roc_auc(maps, masks) > 0.9  # the disc is not reconstructed
+    # any size (fully convolutional), and colour images
+    assert det.anomaly_map(_stripes(2, size=45)[0]).shape == (2, 45, 45)
+    rgb = AutoencoderDetector(n_crops=16, n_epochs=1, **FAST).fit(np.repeat(test[:, None], 3, axis=1))
+    assert rgb.anomaly_map(np.repeat(test[:2, None], 3, axis=1)).shape == (2, 32, 32)
+
+
+@pytest.mark.parametrize("loss", ["l2", "ms_ssim", "gms", "msgms"])
+def test_autoencoder_losses_and_options(loss):
+    train, _ = _stripes(4)
+    det = AutoencoderDetector(loss=loss, weight=0.5, n_crops=32, n_epochs=1, sigma=1.0, image_score="mean", **FAST)
+    det.fit(train)
+    assert det.loss_ == loss
+    maps = det.anomaly_map(train)
+    np.testing.assert_allclose(det.anomaly_score(train), maps.reshape(4, -1).mean(1), atol=1e-12)
+
+
+def test_autoencoder_is_deterministic_for_a_seed():
+    train, _ = _stripes(6)
+    make = dict(n_crops=64, n_epochs=2, batch_size=16, **FAST)
+    a = AutoencoderDetector(random_state=3, **make).fit(train).anomaly_map(train)
+    b = AutoencoderDetector(random_state=3, **make).fit(train).anomaly_map(train)
+    c = AutoencoderDetector(random_state=4, **make).fit(train).anomaly_map(train)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-4
+
+
+def test_autoencoder_on_vectors_scores_off_plane_points():
+    det = AutoencoderDetector(latent=2, n_epochs=60, batch_size=32, **FAST).fit(_plane(300))
+    X = np.r_[_plane(50, seed=1), _plane(50, seed=2, off=1.0)]
+    y = np.r_[np.zeros(50), np.ones(50)]
+    assert det.loss_ == "l2" and metrics.roc_auc(det.anomaly_score(X), y) > 0.95
+    assert det.reconstruct(X[:3]).shape == (3, 10)
+    with pytest.raises(ValueError, match="fitted on vectors"):
+        det.anomaly_map(X)
+    with pytest.raises(ValueError, match="needs images"):
+        AutoencoderDetector(loss="ssim", **FAST).fit(_plane(20))
+
+
+def test_feature_monitoring_misses_what_the_code_cannot_see():
+    # the lecture's remark: points off the normal plane get codes of normal points (the encoder
+    # projects them); a density on the code alone misses them, the reconstruction features do not
+    X = _plane(400)
+    off = _plane(60, seed=2, off=1.0)
+    test = np.r_[_plane(60, seed=1), off]
+    y = np.r_[np.zeros(60), np.ones(60)]
+    kw = dict(latent_dim=2, n_components=1, n_epochs=60, **FAST)
+    code = AutoencoderGMMDetector(**kw).fit(X)
+    both = AutoencoderGMMDetector(features="code+errors", **kw).fit(X)
+    assert metrics.roc_auc(code.anomaly_score(test), y) < 0.8
+    assert metrics.roc_auc(both.anomaly_score(test), y) > 0.95
+    assert code.encode(test).shape == (120, 2) and both.monitored_features(test).shape == (120, 4)
+    # V and S are disjoint and cover the data
+    assert np.intersect1d(code.val_index_, code.train_index_).size == 0
+    assert len(code.val_index_) + len(code.train_index_) == len(X)
+    # the mixture is chapter 2's GMM, fitted on the standardised codes of V
+    v = (code.encode(X[code.val_index_]) - code.code_mean_) / code.code_scale_
+    np.testing.assert_allclose(v.mean(0), 0, atol=1e-8)
+    np.testing.assert_allclose(code.anomaly_score(test), code.gmm_.anomaly_score(code.monitored_features(test)))
+
+
+def test_feature_monitoring_on_images():
+    train, _ = _stripes(20, size=16)
+    det = AutoencoderGMMDetector(n_epochs=2, **FAST).fit(train)
+    assert det.encode(train[:3]).shape == (3, 2) and det.anomaly_score(train[:3]).shape == (3,)
+    with pytest.raises(ValueError, match="training images"):
+        det.anomaly_score(_stripes(2, size=20)[0])
+    with pytest.raises(ValueError, match="too few"):
+        AutoencoderGMMDetector(n_components=5, **FAST).fit(train[:4])
+
+
+DETECTORS = [
+    lambda: AutoencoderDetector(latent=2, n_epochs=5, **FAST),
+    lambda: AutoencoderGMMDetector(n_epochs=5, **FAST),
+    lambda: DAGMM(n_epochs=5, **FAST),
+]
+
+
+@pytest.mark.parametrize("make", DETECTORS, ids=["AE", "AE+GMM", "DAGMM"])
+def test_protocol_clone_determinism_and_bad_input(make):
+    X = _plane(80)
+    det = make()
+    params = det.get_params()
+    with pytest.raises(NotFittedError):
+        det.anomaly_score(X)
+    s1 = det.fit(X).anomaly_score(X)
+    s2 = clone(det).fit(X).anomaly_score(X)
+    assert s1.shape == (80,) and s1.dtype == np.float64
+    np.testing.assert_array_equal(s1, s2)
+    assert det.get_params() == params
+    np.testing.assert_allclose(det.anomaly_score(X[:3].tolist()), s1[:3], atol=1e-5)
+    with pytest.raises(ValueError, match="features"):
+        det.anomaly_score(X[:, :5])
+    with pytest.raises(ValueError, match="NaN"):
+        det.anomaly_score(np.r_[X[:2], [[np.nan] * 10]])
+    with pytest.raises(ValueError, match="fitted on vectors"):
+        det.anomaly_score(np.zeros((2, 8, 8)))
+    with pytest.raises(ValueError, match="at least|empty|0 samples"):
+        clone(det).fit(X[:0])
+    with pytest.raises(TypeError):
+        det.anomaly_score([["a"] * 10])
+    with pytest.raises(ValueError, match=r"vectors \(n, d\) or images"):
+        det.anomaly_score(np.zeros(5))
+    with pytest.raises(ValueError, match="n_epochs"):
+        clone(det).set_params(n_epochs=0).fit(X)

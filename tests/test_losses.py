@@ -150,7 +150,15 @@ def test_gms_and_msgms_equal_a_direct_numpy_computation(size):
             a, b = _np_pool(a), _np_pool(b)
         refs.append(total / 4)
     np.testing.assert_allclose(ms.map.numpy()[:, 0], np.stack(refs), atol=1e-5)
-    assert float(ms.value) == pytest.approx(np.mean(refs), abs=1e-5)
+    # the value is RIAD's: the mean over the scales of each scale's mean GMS
+    scale_means = []
+    a, b = x.numpy()[:, 0], y.numpy()[:, 0]
+    for j in range(4):
+        scale_means.append(np.mean([_np_gms(u, v) for u, v in zip(a, b)]))
+        a, b = np.stack([_np_pool(u) for u in a]), np.stack([_np_pool(v) for v in b])
+    assert float(ms.value) == pytest.approx(np.mean(scale_means), abs=1e-5)
+    assert float(ms.value) == pytest.approx(float(ms.map.mean()), abs=0.02)
+    assert msgms(x, y, full=False).map is None and float(msgms(x, y, full=False).value) == float(ms.value)
     assert float(msgms(x, y, n_scales=1).value) == pytest.approx(float(ours.value), abs=1e-12)
 
 
@@ -174,6 +182,8 @@ def test_reconstruction_loss_map_and_value():
         sq = ((x - y) ** 2)[:, 0]
         np.testing.assert_allclose(out.map.numpy(), (sq + 0.5 * (1 - f(x, y).map[:, 0])).numpy(), atol=1e-12)
         assert float(out.value) == pytest.approx(float(sq.mean() + 0.5 * (1 - f(x, y).value)), abs=1e-12)
+        light = reconstruction_loss(x, y, kind, weight=0.5, full=False)
+        assert light.map is None and float(light.value) == pytest.approx(float(out.value), abs=1e-12)
     l2 = reconstruction_loss(x, y, "l2")
     assert l2.map.shape == (3, 32, 32) and float(l2.value) == pytest.approx(float(((x - y) ** 2).mean()))
     assert float(reconstruction_loss(x, x, "ssim").value) == pytest.approx(0.0, abs=1e-10)

@@ -8,14 +8,23 @@
 * :mod:`~adcourse.deep.student_teacher` -- uninformed students (chapter 5);
 * :mod:`~adcourse.deep.losses` -- SSIM, MS-SSIM, GMS, MSGMS as differentiable losses (chapters 6-7);
 * :mod:`~adcourse.deep.autoencoders` -- conv / MLP encoder-decoder blocks and autoencoder detectors (chapter 6);
+* :mod:`~adcourse.deep.dagmm` -- the deep autoencoding Gaussian mixture model (chapter 6);
 * :mod:`~adcourse.deep.selfsup` -- self-supervision by transformations: GEOM, two-step (chapter 7);
 * :mod:`~adcourse.deep.deep_svdd` -- Deep SVDD, one-class and soft-boundary, guarded against collapse (chapter 8).
 
 Torch is imported here: ``import adcourse`` alone stays light.
 """
 
-from adcourse.deep.autoencoders import ConvAutoencoder, ConvDecoder, ConvEncoder, MLPAutoencoder
+from adcourse.deep.autoencoders import (
+    AutoencoderDetector,
+    AutoencoderGMMDetector,
+    ConvAutoencoder,
+    ConvDecoder,
+    ConvEncoder,
+    MLPAutoencoder,
+)
 from adcourse.deep.backbones import FeatureExtractor
+from adcourse.deep.dagmm import DAGMM
 from adcourse.deep.deep_svdd import DeepSVDD, deep_svdd_network
 from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
 from adcourse.deep.losses import gms, ms_ssim, msgms, reconstruction_loss, ssim
@@ -25,6 +34,9 @@ from adcourse.deep.student_teacher import StudentTeacher
 from adcourse.deep.training import History, fit_model, predict
 
 __all__ = [
+    "AutoencoderDetector",
+    "AutoencoderGMMDetector",
+    "DAGMM",
     "ConvAutoencoder",
     "ConvDecoder",
     "ConvEncoder",

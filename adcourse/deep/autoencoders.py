@@ -18,17 +18,34 @@ modules, written once here:
   ``strides``), then the bottleneck: a 1×1 convolution to ``latent_channels``
   (fully convolutional: any input size, the code is a small map) or, with
   ``latent_dim``, a linear layer to a vector (fixed input size);
-* :class:`ConvDecoder` — the mirror image: each stage resizes its input to the
-  size of the matching encoder stage (nearest neighbour) and applies a conv
-  block; optional **skip connections** concatenate the encoder's feature map of
-  the same resolution (a U-Net, as used for inpainting in chapter 7);
+* :func:`up_block` and :class:`ConvDecoder` — the mirror image: each stage
+  up-samples with a transposed convolution and crops to the size of the
+  matching encoder stage; optional **skip connections** concatenate the
+  encoder's feature map of the same resolution (a U-Net, as used for
+  inpainting in chapter 7);
 * :class:`ConvAutoencoder` — encoder + decoder, ``skips=True`` for a U-Net;
 * :func:`mlp` and :class:`MLPAutoencoder` — the same for vectors.
 
-Resizing to the encoder's own sizes (rather than doubling) is what makes the
-networks work on any image size, odd ones included: a stride-2 3×3 convolution
-with padding 1 gives :math:`\lceil H/2 \rceil` rows, and the decoder goes back
-to exactly :math:`H`.
+**Detectors.** Both of the lecture's uses of a trained autoencoder:
+
+* :class:`AutoencoderDetector` — *reconstruction-error monitoring*: the anomaly
+  map is the training loss pixel by pixel, :math:`\ell^2` plus
+  :math:`\lambda(1 - \mathrm{SSIM})` (or MS-SSIM, GMS, MSGMS; see
+  :mod:`adcourse.deep.losses`), the image score its maximum;
+* :class:`AutoencoderGMMDetector` — *feature monitoring*: chapter 2's Gaussian
+  mixture fitted, on a validation set disjoint from the training set, to the
+  codes :math:`\mathcal E(\mathbf s)`; the score is
+  :math:`-\log\sum_i \pi_i\varphi_{\mu_i,\Sigma_i}(\mathcal E(\mathbf s))`.
+
+:class:`adcourse.deep.dagmm.DAGMM` learns the autoencoder and the mixture
+jointly. All three take images (n, H, W) / (n, C, H, W) or vectors (n, d)
+and train through :func:`adcourse.deep.training.fit_model`; thresholds come
+from normal validation data through :mod:`adcourse.decision`.
+
+Cropping to the encoder's own sizes is what makes the networks work on any
+image size, odd ones included: a stride-2 3×3 convolution with padding 1 gives
+:math:`\lceil H/2 \rceil` rows, the transposed convolution twice that, and the
+crop goes back to exactly :math:`H`.
 
 Examples
 --------
@@ -54,17 +71,31 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from adcourse.decision import smooth_maps
+from adcourse.deep.losses import LOSSES, reconstruction_loss
+from adcourse.deep.training import fit_model, predict, resolve_device, seeded
+from adcourse.protocol import random_crops
+from adcourse.validation import check_images, check_vectors
+from adcourse.vectors.density import GMMDetector
 
 __all__ = [
     "conv_block",
+    "up_block",
     "ConvEncoder",
     "ConvDecoder",
     "ConvAutoencoder",
     "mlp",
     "MLPAutoencoder",
+    "AutoencoderDetector",
+    "AutoencoderGMMDetector",
+    "reconstruction_features",
 ]
 
 _OUTPUTS = ("sigmoid", "none")
@@ -279,22 +310,50 @@ class ConvEncoder(nn.Module):
         return self.head(self.features(x)[-1])
 
 
+def up_block(c_in, c_out, *, stride=2, bias=True, batch_norm=True, affine=True, negative_slope=0.1):
+    """Up-sampling by ``stride``: transposed convolution → batch normalisation → LeakyReLU.
+
+    A transposed convolution with kernel ``2 * stride``, stride ``stride`` and
+    padding ``stride // 2`` gives :math:`\\text{stride} \\times h` rows out of
+    :math:`h` (one more for odd strides); :class:`ConvDecoder` crops the result to
+    the encoder's size. ``stride=1`` gives a plain 3×3 convolution
+    (:func:`conv_block`). Options as in :func:`conv_block`.
+    """
+    if stride == 1:
+        return conv_block(c_in, c_out, bias=bias, batch_norm=batch_norm, affine=affine,
+                          negative_slope=negative_slope)
+    layers = [nn.ConvTranspose2d(c_in, c_out, 2 * stride, stride=stride, padding=stride // 2, bias=bias)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2d(c_out, affine=affine))
+    layers.append(nn.LeakyReLU(negative_slope))
+    return nn.Sequential(*layers)
+
+
+def _crop(h, size):
+    """The top-left ``size`` = (h, w) of a (n, C, h', w') map (h' >= h, w' >= w)."""
+    return h[..., : size[0], : size[1]]
+
+
 class ConvDecoder(nn.Module):
     r"""Convolutional decoder :math:`\mathcal D`, the mirror of a :class:`ConvEncoder`.
 
     The code first goes through a 1×1 conv block to ``widths[-1]`` channels (or,
     for a vector code, a linear layer + LeakyReLU reshaped to ``widths[-1]`` ×
-    ``grid``). Decoder stage :math:`k = K-1, \dots, 0` resizes its input to
-    the size of encoder stage :math:`k`'s input (nearest neighbour), optionally
-    concatenates the encoder features of that resolution (``skips``), and
-    applies ``conv_block(·, widths[k-1])``; a last 3×3 convolution gives
-    ``out_channels`` and the output non-linearity (sigmoid: images in [0, 1]).
+    ``grid``). Decoder stage :math:`k = K-1, \dots, 1` undoes encoder stage
+    :math:`k`: an :func:`up_block` with its stride to ``widths[k-1]``
+    channels, cropped to the size of that stage's input, then (``skips``) the
+    encoder's features of that resolution are concatenated and merged by a
+    3×3 conv block. A last transposed convolution (stride ``strides[0]``, a 3×3
+    convolution for stride 1) gives ``out_channels`` at the image size,
+    followed by the output non-linearity (sigmoid: images in [0, 1]).
 
     Parameters
     ----------
     out_channels : int, default 1
     widths : sequence of int, default (32, 64, 128)
         The encoder's widths, finest first (the decoder runs them backwards).
+    strides : int or sequence of int, default 2
+        The encoder's strides.
     latent_channels : int or None, default 16
         Channels of a code map (``None``: the code has ``widths[-1]`` channels
         and enters the stages directly).
@@ -310,11 +369,13 @@ class ConvDecoder(nn.Module):
         Non-linearity of the output.
     """
 
-    def __init__(self, out_channels=1, widths=(32, 64, 128), latent_channels=16, latent_dim=None, grid=None,
-                 skips=False, bias=True, batch_norm=True, affine=True, negative_slope=0.1, output="sigmoid"):
+    def __init__(self, out_channels=1, widths=(32, 64, 128), strides=2, latent_channels=16, latent_dim=None,
+                 grid=None, skips=False, bias=True, batch_norm=True, affine=True, negative_slope=0.1,
+                 output="sigmoid"):
         super().__init__()
         out_channels = _positive_int(out_channels, "out_channels")
         self.widths = _int_tuple(widths, "widths")
+        self.strides = _int_tuple(strides, "strides", length=len(self.widths))
         self.skips = bool(skips)
         self.output = _check_output(output)
         block = dict(bias=bias, batch_norm=batch_norm, affine=affine, negative_slope=negative_slope)
@@ -340,11 +401,15 @@ class ConvDecoder(nn.Module):
                 nn.LeakyReLU(negative_slope),
             )
         K = len(self.widths)
-        self.stages = nn.ModuleList()
-        for k in range(K - 1, -1, -1):
-            c_in = self.widths[k] + (self.widths[k - 1] if self.skips and k >= 1 else 0)
-            self.stages.append(conv_block(c_in, self.widths[max(k - 1, 0)], **block))
-        self.out = nn.Conv2d(self.widths[0], out_channels, 3, padding=1, bias=bias)
+        self.ups = nn.ModuleList(
+            up_block(self.widths[k], self.widths[k - 1], stride=self.strides[k], **block) for k in range(K - 1, 0, -1)
+        )
+        self.merges = nn.ModuleList(
+            conv_block(2 * self.widths[k - 1], self.widths[k - 1], **block) for k in range(K - 1, 0, -1)
+        ) if self.skips else None
+        s0 = self.strides[0]
+        self.out = (nn.Conv2d(self.widths[0], out_channels, 3, padding=1, bias=bias) if s0 == 1 else
+                    nn.ConvTranspose2d(self.widths[0], out_channels, 2 * s0, stride=s0, padding=s0 // 2, bias=bias))
 
     def forward(self, z, sizes, skips=None):
         """Decode ``z`` into images of size ``sizes[0]``.
@@ -366,13 +431,11 @@ class ConvDecoder(nn.Module):
             raise ValueError(f"a decoder with skips needs the encoder's {K - 1} feature maps, got "
                              f"{None if skips is None else len(skips)}")
         h = self.head(z)
-        for stage, k in zip(self.stages, range(K - 1, -1, -1)):
-            if tuple(h.shape[-2:]) != tuple(sizes[k]):
-                h = F.interpolate(h, size=tuple(sizes[k]), mode="nearest")
-            if self.skips and k >= 1:
-                h = torch.cat([h, skips[k - 1]], dim=1)
-            h = stage(h)
-        h = self.out(h)
+        for j, k in enumerate(range(K - 1, 0, -1)):
+            h = _crop(self.ups[j](h), sizes[k])
+            if self.skips:
+                h = self.merges[j](torch.cat([h, skips[k - 1]], dim=1))
+        h = _crop(self.out(h), sizes[0])
         return torch.sigmoid(h) if self.output == "sigmoid" else h
 
 
@@ -413,8 +476,8 @@ class ConvAutoencoder(nn.Module):
         layer = dict(bias=bias, batch_norm=batch_norm, affine=affine, negative_slope=negative_slope)
         self.encoder = ConvEncoder(in_channels, widths, strides, latent_channels, latent_dim, image_size, **layer)
         self.decoder = ConvDecoder(
-            in_channels, widths, latent_channels, latent_dim, self.encoder.grid, skips=skips, output=output,
-            **layer,
+            in_channels, widths, self.encoder.strides, latent_channels, latent_dim, self.encoder.grid, skips=skips,
+            output=output, **layer,
         )
         self.skips = bool(skips)
 
@@ -422,12 +485,16 @@ class ConvAutoencoder(nn.Module):
         """The code :math:`\\mathcal E(\\mathbf s)`."""
         return self.encoder(x)
 
-    def forward(self, x):
-        """The reconstruction :math:`\\hat{\\mathbf s} = \\mathcal D(\\mathcal E(\\mathbf s))`, shaped like ``x``."""
+    def code_and_reconstruction(self, x):
+        """``(E(s), D(E(s)))`` in one pass."""
         feats = self.encoder.features(x)
         z = self.encoder.head(feats[-1])
         sizes = self.encoder.stage_sizes(*x.shape[-2:])[:-1]
-        return self.decoder(z, sizes, feats[:-1] if self.skips else None)
+        return z, self.decoder(z, sizes, feats[:-1] if self.skips else None)
+
+    def forward(self, x):
+        """The reconstruction :math:`\\hat{\\mathbf s} = \\mathcal D(\\mathcal E(\\mathbf s))`, shaped like ``x``."""
+        return self.code_and_reconstruction(x)[1]
 
 
 class MLPAutoencoder(nn.Module):
@@ -469,6 +536,491 @@ class MLPAutoencoder(nn.Module):
         """The code :math:`\\mathcal E(\\mathbf s)`, (n, latent_dim)."""
         return self.encoder(x)
 
+    def code_and_reconstruction(self, x):
+        """``(E(s), D(E(s)))`` in one pass."""
+        z = self.encoder(x)
+        h = self.decoder(z)
+        return z, torch.sigmoid(h) if self.output == "sigmoid" else h
+
     def forward(self, x):
-        h = self.decoder(self.encoder(x))
-        return torch.sigmoid(h) if self.output == "sigmoid" else h
+        return self.code_and_reconstruction(x)[1]
+
+
+# =========================================================================== #
+# detectors
+# =========================================================================== #
+def _check_int_param(value, name, low=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_real_param(value, name, low=0.0, positive=False, high=None):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < low or (positive and value == low) or (high is not None and value >= high):
+        bound = f"> {low}" if positive else f">= {low}"
+        bound += f" and < {high}" if high is not None else ""
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _check_input(X, name="X"):
+    """Images (n, H, W) / (n, C, H, W) in [0, 1], or vectors (n, d): (validated float64 array, kind)."""
+    arr = np.asarray(X) if not isinstance(X, (str, bytes)) and X is not None else X
+    if isinstance(arr, np.ndarray) and arr.ndim == 2:
+        return check_vectors(arr, name), "vectors"
+    if isinstance(arr, np.ndarray) and arr.ndim in (3, 4):
+        return check_images(arr, name), "images"
+    if isinstance(arr, np.ndarray) and arr.dtype != object and arr.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"{name} must be vectors (n, d) or images (n, H, W) / (n, C, H, W), got shape {arr.shape}"
+        )
+    return check_vectors(X, name), "vectors"  # raises the right TypeError / ValueError
+
+
+class _ImagesOrVectors(BaseEstimator):
+    """Fit/score plumbing shared by the autoencoder detectors: images or vectors, validated once.
+
+    Subclasses implement ``_fit(X)`` (X: float32 network input, (n, C, H, W) or
+    (n, d)) and ``_score(X)``.
+    """
+
+    #: smallest number of training samples
+    _min_fit_samples = 2
+
+    def fit(self, X, y=None):
+        """Learn the model from normal images (n, H, W) / (n, C, H, W) or vectors (n, d); ``y`` is ignored."""
+        X, kind = _check_input(X, "X")
+        if len(X) < self._min_fit_samples:
+            raise ValueError(f"X has {len(X)} samples, need at least {self._min_fit_samples}")
+        self._check_params()
+        for name in ("image_shape_", "n_features_in_"):
+            self.__dict__.pop(name, None)
+        self.input_kind_ = kind
+        if kind == "images":
+            self.image_shape_ = X.shape[1:]
+        else:
+            self.n_features_in_ = X.shape[1]
+        self._fit(self._network_input(X))
+        return self
+
+    def _check_training_params(self):
+        """The hyper-parameters every detector here has: n_epochs, batch_size, lr, random_state, device."""
+        for name in ("n_epochs", "batch_size"):
+            _check_int_param(getattr(self, name), name)
+        _check_real_param(self.lr, "lr", positive=True)
+        _check_int_param(self.random_state, "random_state", low=0)
+        resolve_device(self.device)
+
+    def _network_input(self, X):
+        """float32 (n, C, H, W) for images, (n, d) for vectors."""
+        if X.ndim == 3:
+            X = X[:, None]
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _validated(self, X, maps=False):
+        check_is_fitted(self, "input_kind_")
+        X, kind = _check_input(X, "X")
+        if kind != self.input_kind_:
+            raise ValueError(f"the detector was fitted on {self.input_kind_}, got {kind} of shape {X.shape}")
+        if kind == "vectors" and X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but the detector was fitted on {self.n_features_in_} features"
+            )
+        if kind == "images":
+            same = X.ndim == len(self.image_shape_) + 1 and (X.ndim == 3 or X.shape[1] == self.image_shape_[0])
+            if not same or (self._fixed_size and X.shape[1:] != tuple(self.image_shape_)):
+                what = "" if not self._fixed_size else " (this model needs the training size)"
+                raise ValueError(
+                    f"X must be shaped like the training images {tuple(self.image_shape_)}{what}, got {X.shape[1:]}"
+                )
+        return X
+
+    #: True when test images must have the training size (a vector code)
+    _fixed_size = True
+
+    def anomaly_score(self, X):
+        """Anomaly score of each sample, shape (n,), higher = more anomalous."""
+        X = self._validated(X)
+        return np.asarray(self._score(self._network_input(X)), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- #
+# reconstruction-error monitoring
+# --------------------------------------------------------------------------- #
+class AutoencoderDetector(_ImagesOrVectors):
+    r"""Reconstruction-error monitoring with an autoencoder trained on normal data.
+
+    The lecture's recipe ("AE notation"): train :math:`\mathcal D(\mathcal E(\cdot))`
+    on a training set :math:`S` of normal images only, minimising
+
+    .. math::
+
+        \mathcal L(\mathbf s, \hat{\mathbf s}) = \ell^2(\mathbf s - \hat{\mathbf s})
+            + \lambda\,\bigl(1 - \mathrm{sim}(\mathbf s, \hat{\mathbf s})\bigr),
+        \qquad \hat{\mathbf s} = \mathcal D(\mathcal E(\mathbf s)),
+
+    with sim = SSIM, MS-SSIM, GMS or MSGMS (:mod:`adcourse.deep.losses`), or
+    :math:`\ell^2` alone. The anomaly score is **the training loss, pixel by
+    pixel**: the anomaly map at pixel :math:`c` is
+
+    .. math:: \mathrm{err}(\mathbf s)(c) = (\mathbf s(c) - \hat{\mathbf s}(c))^2
+              + \lambda\,\bigl(1 - \mathrm{sim}(c)\bigr),
+
+    (averaged over the channels, optionally smoothed), and the image score is
+    its maximum (or its mean, the lecture's :math:`\lVert \mathbf s - \hat{\mathbf s}\rVert_2^2/d`
+    for ``loss="l2"``). The threshold :math:`\gamma` is then learned on the
+    scores of a normal validation set :math:`V`, :math:`V \cap S = \emptyset`
+    (:meth:`adcourse.decision.Threshold.from_fpr`): it is not part of the detector.
+
+    Images: a fully convolutional :class:`ConvAutoencoder` trained on random
+    crops of the training images and applied to whole images of any size
+    (the code is a map with ``latent`` channels at 1/``prod(strides)`` of the
+    resolution: its size sets how much the network can copy). Vectors (n, d):
+    an :class:`MLPAutoencoder` on the features standardised with the training
+    mean and standard deviation, loss and score the mean squared error.
+
+    Parameters
+    ----------
+    loss : {"auto", "l2", "ssim", "ms_ssim", "gms", "msgms"}, default "auto"
+        The structural term; ``"auto"`` is ``"ssim"`` for images and ``"l2"``
+        for vectors (the only loss for vectors).
+    weight : float, default 1.0
+        :math:`\lambda`.
+    widths : sequence of int or None, default None
+        Channels of the conv stages (images; None: (16, 32, 64)) or widths of
+        the hidden layers (vectors; None: (64, 32)).
+    strides : int or sequence of int, default 2
+        Strides of the conv stages (images).
+    latent : int or None, default None
+        Channels of the code map (images; None: 8) or code dimension (vectors; None: 8).
+    crop_size : int or None, default 32
+        Side of the random training crops (images); None: whole images.
+    n_crops : int, default 1024
+        Number of training crops, drawn once with ``random_state``.
+    n_epochs : int, default 20
+    batch_size : int, default 64
+    lr : float, default 2e-3
+        Adam's learning rate.
+    sigma : float, default 0.0
+        Gaussian smoothing of the anomaly map (pixels; 0 = none).
+    image_score : {"max", "mean"}, default "max"
+        Reduction of the map to the image score.
+    random_state : int, default 0
+        Seed of the crops, the initialisation and the batch order.
+    device : "auto", "cpu", "cuda", ...
+    progress : bool, default True
+        Progress bar while training.
+
+    Attributes
+    ----------
+    model_ : ConvAutoencoder or MLPAutoencoder
+        The trained network (eval mode).
+    history_ : adcourse.deep.training.History
+        Learning curve.
+    loss_ : str
+        The loss used (``loss`` with "auto" resolved).
+    input_kind_ : {"images", "vectors"}
+    image_shape_ / n_features_in_
+        Shape of one training image / number of features.
+    mean_, scale_ : ndarrays (d,)
+        Standardisation of vectors.
+
+    Examples
+    --------
+    >>> from adcourse.data import make_nanofibers
+    >>> train = make_nanofibers(n_images=4, size=32, anomaly_rate=0.0, random_state=0).images
+    >>> det = AutoencoderDetector(n_crops=64, n_epochs=1, progress=False, device="cpu").fit(train)
+    >>> det.anomaly_map(train[:2]).shape, det.reconstruct(train[:2]).shape
+    ((2, 32, 32), (2, 32, 32))
+    """
+
+    _fixed_size = False
+
+    def __init__(self, loss="auto", weight=1.0, widths=None, strides=2, latent=None, crop_size=32, n_crops=1024,
+                 n_epochs=20, batch_size=64, lr=2e-3, sigma=0.0, image_score="max", random_state=0,
+                 device="auto", progress=True):
+        self.loss = loss
+        self.weight = weight
+        self.widths = widths
+        self.strides = strides
+        self.latent = latent
+        self.crop_size = crop_size
+        self.n_crops = n_crops
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.sigma = sigma
+        self.image_score = image_score
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    def _check_params(self):
+        if self.loss != "auto" and self.loss not in LOSSES:
+            raise ValueError(f"loss must be 'auto' or one of {LOSSES}, got {self.loss!r}")
+        _check_real_param(self.weight, "weight")
+        self._check_training_params()
+        _check_int_param(self.n_crops, "n_crops")
+        if self.crop_size is not None:
+            _check_int_param(self.crop_size, "crop_size", low=2)
+        _check_real_param(self.sigma, "sigma")
+        if self.image_score not in ("max", "mean"):
+            raise ValueError(f"image_score must be 'max' or 'mean', got {self.image_score!r}")
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, X):
+        seed = int(self.random_state)
+        if self.input_kind_ == "vectors":
+            if self.loss not in ("auto", "l2"):
+                raise ValueError(f"loss={self.loss!r} needs images; vectors are reconstructed with loss='l2'")
+            self.loss_ = "l2"
+            self.mean_ = X.mean(axis=0)
+            self.scale_ = np.maximum(X.std(axis=0), 1e-6 * max(float(X.std()), 1e-12))
+            data = (X - self.mean_) / self.scale_
+            with seeded(seed):
+                self.model_ = MLPAutoencoder(X.shape[1], hidden=self.widths or (64, 32), latent_dim=self.latent or 8)
+        else:
+            self.loss_ = "ssim" if self.loss == "auto" else self.loss
+            size = None if self.crop_size is None else min(self.crop_size, *X.shape[-2:])
+            data = X if size is None else random_crops(X, self.n_crops, size, random_state=seed)
+            with seeded(seed):
+                self.model_ = ConvAutoencoder(X.shape[1], widths=self.widths or (16, 32, 64), strides=self.strides,
+                                              latent_channels=self.latent or 8)
+        self.history_ = fit_model(
+            self.model_, self._loss_fn, np.ascontiguousarray(data, dtype=np.float32), n_epochs=self.n_epochs,
+            batch_size=self.batch_size, lr=self.lr, drop_last=len(data) > self.batch_size, random_state=seed,
+            device=self.device, progress=self.progress, desc=f"autoencoder ({self.loss_})",
+        )
+
+    def _loss_fn(self, model, x):
+        if x.ndim == 2:  # vectors
+            return F.mse_loss(model(x), x)
+        return reconstruction_loss(x, model(x), self.loss_, self.weight, full=False).value
+
+    # -------------------------------------------------------------- scoring
+    def _batches(self, X, batch_size=32):
+        dev = next(self.model_.parameters()).device
+        self.model_.eval()
+        with torch.no_grad():
+            for s in range(0, len(X), batch_size):
+                x = torch.as_tensor(X[s : s + batch_size], device=dev)
+                yield x, self.model_(x)
+
+    def reconstruct(self, X):
+        r""":math:`\hat{\mathbf s} = \mathcal D(\mathcal E(\mathbf s))`, shaped like ``X`` (float64)."""
+        X = self._validated(X)
+        net = self._network_input(X if self.input_kind_ == "images" else (X - self.mean_) / self.scale_)
+        out = np.concatenate([xh.cpu().numpy() for _, xh in self._batches(net)]).astype(np.float64)
+        if self.input_kind_ == "vectors":
+            return out * self.scale_ + self.mean_
+        return out[:, 0] if X.ndim == 3 else out
+
+    def anomaly_map(self, images):
+        """The per-pixel training loss (n, H, W), smoothed with ``sigma``: higher = more anomalous."""
+        X = self._validated(images)
+        if self.input_kind_ != "images":
+            raise ValueError("anomaly_map needs a detector fitted on images; this one was fitted on vectors")
+        maps = np.concatenate([
+            reconstruction_loss(x, xh, self.loss_, self.weight).map.cpu().numpy()
+            for x, xh in self._batches(self._network_input(X))
+        ]).astype(np.float64)
+        return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
+
+    def _score(self, X):
+        if self.input_kind_ == "vectors":
+            net = ((X - self.mean_) / self.scale_).astype(np.float32)
+            return np.concatenate([((xh - x) ** 2).mean(1).cpu().numpy() for x, xh in self._batches(net)])
+        maps = np.concatenate([
+            reconstruction_loss(x, xh, self.loss_, self.weight).map.cpu().numpy()
+            for x, xh in self._batches(X)
+        ]).astype(np.float64)
+        if self.sigma > 0:
+            maps = smooth_maps(maps, self.sigma)
+        flat = maps.reshape(len(maps), -1)
+        return flat.max(axis=1) if self.image_score == "max" else flat.mean(axis=1)
+
+
+# --------------------------------------------------------------------------- #
+# feature monitoring: a GMM on the codes
+# --------------------------------------------------------------------------- #
+def _l2_loss(model, x):
+    return F.mse_loss(model(x), x)
+
+
+def reconstruction_features(x, x_hat):
+    r"""Relative Euclidean error and cosine similarity of each sample (DAGMM's), shape (n, 2).
+
+    :math:`\lVert \mathbf s - \hat{\mathbf s}\rVert / \lVert \mathbf s\rVert` and
+    :math:`\mathbf s^\top\hat{\mathbf s} / (\lVert \mathbf s\rVert\lVert\hat{\mathbf s}\rVert)`,
+    over all the values of a sample (norms floored at 1e-8); torch tensors in and out.
+    """
+    s, r = x.flatten(1), x_hat.flatten(1)
+    ns, nr = s.norm(dim=1).clamp_min(1e-8), r.norm(dim=1).clamp_min(1e-8)
+    return torch.stack([(s - r).norm(dim=1) / ns, (s * r).sum(1) / (ns * nr)], dim=1)
+
+
+class AutoencoderGMMDetector(_ImagesOrVectors):
+    r"""Feature monitoring: a Gaussian mixture on the autoencoder's codes (two steps).
+
+    The lecture's "detection by feature monitoring (AE notation)":
+
+    1. split the normal data into a training set :math:`S` and a validation
+       set :math:`V`, :math:`V \cap S = \emptyset`;
+    2. train the autoencoder :math:`\mathcal D(\mathcal E(\cdot))` on :math:`S`
+       (squared error), with a vector code :math:`\boldsymbol\alpha = \mathcal E(\mathbf s) \in \mathbb R^m`;
+    3. fit a Gaussian mixture with chapter 2's EM
+       (:class:`adcourse.vectors.density.GMMDetector`) to
+       :math:`\{\mathcal E(\mathbf s),\ \mathbf s \in V\}`,
+       :math:`\hat\phi_0(\boldsymbol\alpha) = \sum_i \pi_i\,\varphi_{\mu_i,\Sigma_i}(\boldsymbol\alpha)`;
+    4. score a test sample by the negative log-likelihood of its code,
+
+    .. math:: \mathrm{score}(\mathbf s) = -\log \sum_i \pi_i\, \varphi_{\mu_i,\Sigma_i}(\mathcal E(\mathbf s)) ,
+
+    and detect when it exceeds a threshold set on normal data (equivalently
+    :math:`\hat\phi_0(\mathcal E(\mathbf s)) < \gamma`). The autoencoder never
+    sees the mixture: the code is learned for reconstruction only — the
+    limitation ("AE and GMM not jointly learned") that :class:`adcourse.deep.dagmm.DAGMM` removes.
+    With ``features="code+errors"`` the mixture is fitted on DAGMM's
+    representation instead, the code plus the relative reconstruction error
+    and the cosine similarity (:func:`reconstruction_features`): the two-step
+    version of DAGMM, which separates what joint training brings from what the
+    extra features bring.
+
+    Images (n, H, W) / (n, C, H, W) of one fixed size go through a
+    :class:`ConvAutoencoder` with a linear bottleneck; vectors (standardised
+    with the statistics of :math:`S`) through an :class:`MLPAutoencoder`. For
+    maps, apply it to patches with :class:`adcourse.images.patches.PatchDetector`.
+
+    Parameters
+    ----------
+    latent_dim : int, default 2
+        :math:`m`, the dimension of the code.
+    n_components : int, default 2
+        Components of the mixture.
+    features : {"code", "code+errors"}, default "code"
+        What the mixture models: :math:`\mathcal E(\mathbf s)`, or
+        :math:`[\mathcal E(\mathbf s), \text{rel. error}, \text{cosine}]`.
+    widths : sequence of int or None, default None
+        Conv channels (images; None: (16, 32)) or hidden widths (vectors; None: (64, 32)).
+    validation_fraction : float in (0, 1), default 0.3
+        Fraction of the data kept for :math:`V`.
+    covariance_reg : float, default 1e-6
+        Diagonal added to each covariance (:class:`GMMDetector`), relative to
+        the codes standardised on :math:`V` — the codes are standardised
+        before the mixture is fitted, so the scale of the code does not matter.
+    n_epochs, batch_size, lr
+        Training of the autoencoder (Adam).
+    random_state : int, default 0
+        Seed of the split, the network, the batch order and the EM initialisation.
+    device, progress
+        As in :class:`AutoencoderDetector`.
+
+    Attributes
+    ----------
+    model_ : ConvAutoencoder or MLPAutoencoder
+    history_ : History
+    gmm_ : GMMDetector
+        The mixture fitted on the standardised codes of :math:`V`.
+    code_mean_, code_scale_ : ndarrays (m,) or (m + 2,)
+        Standardisation of the monitored features (statistics of :math:`V`).
+    train_index_, val_index_ : ndarrays of int
+        Indices of :math:`S` and :math:`V` in the data given to ``fit``.
+
+    Examples
+    --------
+    >>> from adcourse.data import load_digits_oneclass
+    >>> d = load_digits_oneclass(normal_digit=0, random_state=0)
+    >>> det = AutoencoderGMMDetector(n_epochs=5, progress=False, device="cpu").fit(d.X_train)
+    >>> det.encode(d.X_test[:3]).shape, det.anomaly_score(d.X_test[:3]).shape
+    ((3, 2), (3,))
+    """
+
+    def __init__(self, latent_dim=2, n_components=2, features="code", widths=None, validation_fraction=0.3,
+                 covariance_reg=1e-6, n_epochs=100, batch_size=32, lr=2e-3, random_state=0, device="auto",
+                 progress=True):
+        self.latent_dim = latent_dim
+        self.n_components = n_components
+        self.features = features
+        self.widths = widths
+        self.validation_fraction = validation_fraction
+        self.covariance_reg = covariance_reg
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+
+    def _check_params(self):
+        self._check_training_params()
+        for name in ("latent_dim", "n_components"):
+            _check_int_param(getattr(self, name), name)
+        if self.features not in ("code", "code+errors"):
+            raise ValueError(f"features must be 'code' or 'code+errors', got {self.features!r}")
+        _check_real_param(self.validation_fraction, "validation_fraction", positive=True, high=1.0)
+        _check_real_param(self.covariance_reg, "covariance_reg")
+
+    def _fit(self, X):
+        seed = int(self.random_state)
+        n = len(X)
+        n_val = min(max(int(round(self.validation_fraction * n)), self.n_components + 1), n - 1)
+        if n_val < self.n_components + 1 or n - n_val < 1:
+            raise ValueError(
+                f"X has {n} samples: too few to train on S and fit {self.n_components} components on V "
+                f"(need at least {self.n_components + 2})"
+            )
+        order = np.random.default_rng(seed).permutation(n)
+        self.val_index_, self.train_index_ = np.sort(order[:n_val]), np.sort(order[n_val:])
+        S = X[self.train_index_]
+        if self.input_kind_ == "vectors":
+            self.mean_ = S.mean(axis=0)
+            self.scale_ = np.maximum(S.std(axis=0), 1e-6 * max(float(S.std()), 1e-12))
+            with seeded(seed):
+                self.model_ = MLPAutoencoder(X.shape[1], hidden=self.widths or (64, 32), latent_dim=self.latent_dim)
+        else:
+            with seeded(seed):
+                self.model_ = ConvAutoencoder(X.shape[1], widths=self.widths or (16, 32), latent_dim=self.latent_dim,
+                                              image_size=X.shape[-2:])
+        self.history_ = fit_model(
+            self.model_, _l2_loss, self._prepared(S), n_epochs=self.n_epochs, batch_size=self.batch_size,
+            lr=self.lr, drop_last=len(S) > self.batch_size, random_state=seed, device=self.device,
+            progress=self.progress, desc="autoencoder (S)",
+        )
+        codes = self._monitored(self._prepared(X[self.val_index_]))
+        self.code_mean_ = codes.mean(axis=0)
+        self.code_scale_ = np.maximum(codes.std(axis=0), 1e-12)
+        self.gmm_ = GMMDetector(n_components=self.n_components, covariance_reg=self.covariance_reg,
+                                random_state=seed).fit((codes - self.code_mean_) / self.code_scale_)
+
+    def _prepared(self, X):
+        if self.input_kind_ == "vectors":
+            X = (X - self.mean_) / self.scale_
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _monitored(self, data, batch_size=256):
+        """The features the mixture models (codes, and reconstruction features), float64 (n, m[+2])."""
+        dev = next(self.model_.parameters()).device
+        self.model_.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, len(data), batch_size):
+                x = torch.as_tensor(data[s : s + batch_size], device=dev)
+                code, x_hat = self.model_.code_and_reconstruction(x)
+                if self.features == "code+errors":
+                    code = torch.cat([code, reconstruction_features(x, x_hat)], dim=1)
+                out.append(code.cpu().numpy())
+        return np.concatenate(out).astype(np.float64)
+
+    def encode(self, X):
+        r"""The codes :math:`\mathcal E(\mathbf s)`, shape (n, latent_dim)."""
+        data = self._prepared(self._network_input(self._validated(X)))
+        return predict(self.model_.encoder, data, batch_size=256).astype(np.float64)
+
+    def monitored_features(self, X):
+        """The standardised vectors the mixture scores: (n, latent_dim), or (n, latent_dim + 2)."""
+        X = self._validated(X)
+        return (self._monitored(self._prepared(self._network_input(X))) - self.code_mean_) / self.code_scale_
+
+    def _score(self, X):
+        return self.gmm_.anomaly_score((self._monitored(self._prepared(X)) - self.code_mean_) / self.code_scale_)

@@ -62,7 +62,9 @@ GMS (Xue et al., 2014)
     compares edges only, not intensities.
 MSGMS (Zavrtanik et al., 2021, "RIAD")
     The mean of the GMS maps at :math:`M` scales (the image and its 2×, 4×, 8×
-    average-pooled versions), each upsampled bilinearly to the input size.
+    average-pooled versions), each upsampled bilinearly to the input size; its
+    value is the mean over the scales of each scale's mean GMS (RIAD's loss is
+    one minus it).
 
 Conventions and checks. Local statistics are computed on the images padded
 by **reflection** (torch's ``"reflect"``, scipy's ``"mirror"``), so the maps
@@ -138,8 +140,9 @@ class Similarity(NamedTuple):
     map : torch.Tensor, shaped like the inputs ((n, C, H, W) or (n, H, W))
         Per-pixel similarity (1 = identical neighbourhoods).
     value : torch.Tensor, scalar
-        The index averaged over the batch: the mean of ``map`` for SSIM, GMS
-        and MSGMS; the product of per-scale means for MS-SSIM.
+        The index averaged over the batch: the mean of ``map`` for SSIM and
+        GMS; for the multi-scale measures a combination of per-scale means
+        (product for MS-SSIM, average for MSGMS), close to the mean of ``map``.
     """
 
     map: torch.Tensor
@@ -180,6 +183,13 @@ def _restore(m, ndim):
     return m[:, 0] if ndim == 3 else m
 
 
+def _upsample(m, size):
+    """Bilinear up-sampling of a (n, C, h, w) map to ``size`` (half-pixel aligned); a no-op at that size."""
+    if tuple(m.shape[-2:]) == tuple(size):
+        return m
+    return F.interpolate(m, size=tuple(size), mode="bilinear", align_corners=False)
+
+
 def _check_positive(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
@@ -210,13 +220,30 @@ def gaussian_window(window_size=11, sigma=1.5, dtype=torch.float32, device=None)
     return g / g.sum()
 
 
+def _filter_matrix(n, window):
+    """The (n, n) matrix of a 1-D filter with reflection padding: ``(M @ v)[i] = sum_t w[t] v[refl(i + t - r)]``.
+
+    Reflection (torch's ``"reflect"``): index :math:`-k` reads :math:`k`,
+    index :math:`n - 1 + k` reads :math:`n - 1 - k` (needs :math:`r < n`).
+    """
+    r = (window.numel() - 1) // 2
+    idx = np.arange(n)[:, None] + np.arange(-r, r + 1)[None, :]
+    idx = np.abs(idx)
+    idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
+    rows = torch.as_tensor(np.repeat(np.arange(n), 2 * r + 1), device=window.device)
+    m = torch.zeros(n, n, dtype=window.dtype, device=window.device)
+    return m.index_put_((rows, torch.as_tensor(idx.ravel(), device=window.device)), window.repeat(n),
+                        accumulate=True)
+
+
 def _blur(x, window):
-    """Separable Gaussian filter of (n, C, H, W) images with reflection padding: same size."""
-    c, pad = x.shape[1], (window.numel() - 1) // 2
-    x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    kx = window.reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
-    ky = window.reshape(1, 1, -1, 1).expand(c, 1, -1, 1)
-    return F.conv2d(F.conv2d(x, kx, groups=c), ky, groups=c)
+    r"""Separable Gaussian filter of (n, C, H, W) images with reflection padding: same size.
+
+    Computed as :math:`A_H x A_W^\top` with the banded filter matrices of
+    :func:`_filter_matrix` (the padding folded in): matrix products are far
+    faster on a CPU than an 11-tap depthwise convolution.
+    """
+    return _filter_matrix(x.shape[-2], window) @ x @ _filter_matrix(x.shape[-1], window).T
 
 
 def n_scales_that_fit(height, width, max_scales=5, window_size=11):
@@ -304,7 +331,7 @@ def ssim(x, y, *, data_range=1.0, window_size=11, sigma=1.5, k1=0.01, k2=0.03):
 
 
 def ms_ssim(x, y, *, data_range=1.0, n_scales=None, betas=MS_SSIM_BETAS, window_size=11, sigma=1.5,
-            k1=0.01, k2=0.03):
+            k1=0.01, k2=0.03, full=True):
     r"""Multi-scale SSIM of two image batches: per-pixel map and MS-SSIM value (differentiable).
 
     Parameters
@@ -322,6 +349,9 @@ def ms_ssim(x, y, *, data_range=1.0, n_scales=None, betas=MS_SSIM_BETAS, window_
         used, divided by their sum.
     window_size, sigma, k1, k2
         As in :func:`ssim`.
+    full : bool, default True
+        Compute the per-pixel map; ``False`` returns ``map=None`` and saves
+        the up-sampling (a training loss needs the value only).
 
     Returns
     -------
@@ -353,7 +383,7 @@ def ms_ssim(x, y, *, data_range=1.0, n_scales=None, betas=MS_SSIM_BETAS, window_
     weights = weights / weights.sum()
     pad = (window_size - 1) // 2
     value = torch.ones(x.shape[0], dtype=x.dtype, device=x.device)
-    pixel_map = torch.ones_like(x)
+    pixel_map = torch.ones_like(x) if full else None
     for j in range(n_scales):
         s, cs = _ssim_maps(x, y, window, data_range, k1, k2)
         last = j == n_scales - 1
@@ -361,24 +391,29 @@ def ms_ssim(x, y, *, data_range=1.0, n_scales=None, betas=MS_SSIM_BETAS, window_
         # the per-image means: contrast-structure away from the border, the coarsest SSIM everywhere
         inner = term_map if last else term_map[..., pad:-pad, pad:-pad]
         value = value * _safe_pow(inner.flatten(1).mean(1), weights[j])
-        up = term_map if j == 0 else F.interpolate(term_map, size=(H, W), mode="bilinear", align_corners=False)
-        pixel_map = pixel_map * _safe_pow(up, weights[j])
+        if full:
+            pixel_map = pixel_map * _safe_pow(_upsample(term_map, (H, W)), weights[j])
         if not last:
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
-    return Similarity(_restore(pixel_map, ndim), value.mean())
+    return Similarity(_restore(pixel_map, ndim) if full else None, value.mean())
 
 
 # --------------------------------------------------------------------------- #
 # GMS and MSGMS
 # --------------------------------------------------------------------------- #
 def _prewitt(x):
-    """Gradient magnitude of (n, C, H, W) images with the 3x3 Prewitt filters (reflection padding)."""
-    c = x.shape[1]
-    hx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=x.dtype, device=x.device) / 3
-    kernels = torch.stack([hx, hx.T])[:, None].repeat(c, 1, 1, 1)  # (2C, 1, 3, 3)
-    g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), kernels, groups=c)
-    g = g.reshape(x.shape[0], c, 2, *x.shape[-2:])
-    return _safe_sqrt((g**2).sum(2))
+    r"""Gradient magnitude of (n, C, H, W) images with the 3x3 Prewitt filters (reflection padding).
+
+    :math:`h_x = \frac13 [1, 1, 1]^\top [1, 0, -1]` is separable: a 3-tap mean
+    down the columns and a difference along the rows, applied as banded
+    matrices (:func:`_filter_matrix`); :math:`h_y = h_x^\top`.
+    """
+    H, W = x.shape[-2:]
+    mean = torch.full((3,), 1 / 3, dtype=x.dtype, device=x.device)
+    diff = torch.tensor([1.0, 0.0, -1.0], dtype=x.dtype, device=x.device)
+    gx = _filter_matrix(H, mean) @ x @ _filter_matrix(W, diff).T
+    gy = _filter_matrix(H, diff) @ x @ _filter_matrix(W, mean).T
+    return _safe_sqrt(gx**2 + gy**2)
 
 
 def _gms_map(x, y, c0):
@@ -411,7 +446,7 @@ def gms(x, y, *, data_range=1.0, c=0.0026):
     return Similarity(_restore(m, ndim), m.mean())
 
 
-def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026):
+def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026, full=True):
     r"""Multi-scale gradient-magnitude similarity (RIAD's MSGMS): per-pixel map and mean (differentiable).
 
     Parameters
@@ -423,13 +458,18 @@ def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026):
     n_scales : int or None, default None
         :math:`M`, the number of scales (1 = GMS). ``None``: 4 (RIAD's
         choice), or fewer if the coarsest scale would be under 2 pixels.
+    full : bool, default True
+        Compute the per-pixel map (``False``: ``map=None``, value only).
 
     Returns
     -------
     Similarity
         ``map``: :math:`\frac1M\sum_{j=1}^M \mathrm{up}(\mathrm{GMS}_j)`, the GMS
         maps of the image and its 2×, 4×, … average-pooled versions upsampled
-        bilinearly to (H, W); ``value`` its mean.
+        bilinearly to (H, W) (RIAD's anomaly map, before smoothing);
+        ``value``: :math:`\frac1M\sum_j \overline{\mathrm{GMS}_j}`, the mean
+        over the scales of each scale's mean (RIAD's loss is one minus it),
+        close to the mean of ``map``.
     """
     x, y, ndim = _as_pair(x, y)
     c0 = _check_positive(c, "c") * _check_positive(data_range, "data_range") ** 2
@@ -447,14 +487,16 @@ def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026):
         raise ValueError(
             f"n_scales={n_scales} scales do not fit {H}x{W} images (the coarsest would be under 2 pixels)"
         )
-    total = torch.zeros_like(x)
+    total = torch.zeros_like(x) if full else None
+    value = 0.0
     for j in range(n_scales):
         m = _gms_map(x, y, c0)
-        total = total + (m if j == 0 else F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False))
+        value = value + m.mean() / n_scales
+        if full:
+            total = total + _upsample(m, (H, W)) / n_scales
         if j < n_scales - 1:
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
-    m = total / n_scales
-    return Similarity(_restore(m, ndim), m.mean())
+    return Similarity(_restore(total, ndim) if full else None, value)
 
 
 # --------------------------------------------------------------------------- #
@@ -463,7 +505,7 @@ def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026):
 _SIMILARITIES = {"ssim": ssim, "ms_ssim": ms_ssim, "gms": gms, "msgms": msgms}
 
 
-def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0):
+def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0, full=True):
     r"""The autoencoders' loss :math:`\ell^2 + \lambda(1 - \mathrm{sim})`: per-pixel map and value.
 
     Parameters
@@ -476,6 +518,8 @@ def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0):
         :math:`\lambda`, the weight of the structural term (ignored for ``"l2"``).
     data_range : float, default 1.0
         :math:`L` of the similarity measure.
+    full : bool, default True
+        Compute the map (``False``: ``map=None``, for training).
 
     Returns
     -------
@@ -498,10 +542,13 @@ def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0):
     if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not (np.isfinite(weight) and weight >= 0):
         raise ValueError(f"weight must be a finite number >= 0, got {weight!r}")
     x, x_hat, _ = _as_pair(x, x_hat)
-    sq = (x - x_hat) ** 2
-    pixel, value = sq.mean(1), sq.mean()
+    diff = x - x_hat
+    sq = diff * diff
+    pixel, value = (sq.mean(1) if full else None), sq.mean()
     if loss != "l2":
-        sim = _SIMILARITIES[loss](x, x_hat, data_range=data_range)
-        pixel = pixel + weight * (1 - sim.map.mean(1))
+        measure = _SIMILARITIES[loss]
+        sim = measure(x, x_hat, data_range=data_range, **({} if measure in (ssim, gms) else {"full": full}))
         value = value + weight * (1 - sim.value)
+        if full:
+            pixel = pixel + weight * (1 - sim.map.mean(1))
     return Similarity(pixel, value)
