@@ -13,7 +13,7 @@ help:
 	@echo "make book       set up .venv and build the HTML book (every chapter executed, strict)"
 	@echo "make test       set up .venv and run the whole test suite (includes the strict book build)"
 	@echo "make test-fast  unit tests only (no notebooks, no book, no browser)"
-	@echo "make lab        JupyterLab on exercises/"
+	@echo "make lab        JupyterLab at the repository root (exercises/ and book/; chapters open as notebooks)"
 	@echo "make exercises  regenerate exercises/ from solutions/"
 	@echo "make grade      grade SUBMISSIONS=folder into GRADEBOOK=gradebook.csv (GRADE_ARGS='--jobs 4 ...')"
 	@echo "make bench      print timings"
@@ -40,8 +40,12 @@ test: setup browser
 test-fast: setup
 	$(PY) -m pytest -m "not book and not notebooks and not browser"
 
+# JupyterLab at the root, so that exercises/ and book/ are both reachable; the app settings in
+# .jupyter/lab/settings/overrides.json make the chapters (book/*.md) open as notebooks
+# (jupytext) by default. A user's own JupyterLab settings still take precedence.
+LAB_SETTINGS := $(CURDIR)/.jupyter/lab/settings
 lab: setup
-	$(VENV)/bin/jupyter lab exercises/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.app_settings_dir=$(LAB_SETTINGS)
 
 exercises: setup
 	$(PY) -m adcourse.course.exercises

@@ -16,6 +16,12 @@ which turns their own score into ours (higher = more anomalous).
 :func:`one_class` runs the **one-class protocol** of chapters 2 and 6-10 (each
 class of a labelled data set normal in turn, several seeds) and returns a
 :class:`OneClassTable` of AUROCs with their spread over the seeds.
+
+A book's main comparison on several data sets runs on several data seeds
+(:func:`compare_seeds`): every cell is then ``mean ± spread`` (the standard
+deviation over the seeds), and :meth:`SeedTable.clearly_better` says whether a
+difference is larger than that spread, the only kind of difference the text may
+draw a conclusion from.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import numpy as np
 from adcourse import metrics
 from adcourse.validation import check_vectors
 
-__all__ = ["External", "compare", "Table", "one_class", "OneClassTable"]
+__all__ = ["External", "compare", "compare_seeds", "Table", "SeedTable", "one_class", "OneClassTable"]
 
 _LABELS = {"auroc": "AUROC", "image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pro": "PRO"}
 
@@ -397,3 +403,123 @@ def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="ve
                     errors[(name, c, seed)] = f"{type(exc).__name__}: {exc}"
                 seconds[mi, ci, si] = time.perf_counter() - t0
     return OneClassTable(names, classes, seeds, auroc, seconds, errors)
+
+
+def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
+    """:func:`compare` repeated on data drawn with several seeds.
+
+    Parameters
+    ----------
+    methods : dict name -> callable returning a fresh detector
+        As for :func:`compare`.
+    datasets : callable ``seed -> dict name -> (train, test)``
+        Draws every data set of the table with one seed (training, validation and
+        test data all from that seed), e.g.
+        ``lambda s: {"nanofibres": (make_nanofibers(8, random_state=s).images, ...)}``.
+    seeds : sequence of int
+        At least 3 for a table that the text draws conclusions from.
+    fitted : dict (method, data set, seed) -> (detector, fit seconds), optional
+        Detectors already fitted on that seed's training data (not refitted).
+
+    Returns
+    -------
+    SeedTable
+    """
+    seeds = [int(s) for s in seeds]
+    if len(seeds) < 1 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct integers, got {seeds}")
+    tables = []
+    for seed in seeds:
+        done = {(m, d): v for (m, d, s), v in (fitted or {}).items() if s == seed}
+        tables.append(compare(methods, datasets(seed), fitted=done))
+    return SeedTable(tables, seeds)
+
+
+class SeedTable:
+    """Results of :func:`compare_seeds`: one :class:`Table` per seed, summarised.
+
+    Every cell is ``mean ± spread`` over the seeds, the spread being the sample
+    standard deviation (``ddof=1``). Rendered in a notebook as an HTML table
+    (a pandas ``DataFrame``) that scrolls sideways when it is wider than the page.
+    """
+
+    def __init__(self, tables, seeds):
+        self.tables = list(tables)
+        self.seeds = list(seeds)
+        self.measures = self.tables[0].measures
+        self.methods = self.tables[0].methods
+        self.datasets = self.tables[0].datasets
+
+    def values(self, method, dataset, measure):
+        """The measure on every seed (NaN where the method failed)."""
+        out = []
+        for t in self.tables:
+            try:
+                v = t.value(method, dataset, measure)
+            except KeyError:
+                v = np.nan
+            out.append(np.nan if v is None else float(v))
+        return np.array(out)
+
+    def mean(self, method, dataset, measure):
+        return float(np.mean(self.values(method, dataset, measure)))
+
+    def spread(self, method, dataset, measure):
+        """Standard deviation over the seeds (0 with a single seed)."""
+        v = self.values(method, dataset, measure)
+        return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
+
+    def text(self, method, dataset, measure, digits=3):
+        """``"0.912 ± 0.013"``: the cell as the table shows it (for glue in the prose)."""
+        return f"{self.mean(method, dataset, measure):.{digits}f} ± {self.spread(method, dataset, measure):.{digits}f}"
+
+    def clearly_better(self, a, b, dataset, measure):
+        """True when ``a`` beats ``b`` by more than the spread: the intervals
+        ``mean ± spread`` of the two methods do not overlap."""
+        return (self.mean(a, dataset, measure) - self.spread(a, dataset, measure)
+                > self.mean(b, dataset, measure) + self.spread(b, dataset, measure))
+
+    def assert_better(self, a, b, dataset, measure):
+        """Raise ``AssertionError`` (with the numbers) unless :meth:`clearly_better`."""
+        if not self.clearly_better(a, b, dataset, measure):
+            raise AssertionError(
+                f"{a!r} does not beat {b!r} by more than the spread on {dataset!r} ({measure}): "
+                f"{self.text(a, dataset, measure)} vs {self.text(b, dataset, measure)}")
+
+    def best(self, dataset, measure):
+        """Method with the highest mean."""
+        return max(self.methods, key=lambda m: np.nan_to_num(self.mean(m, dataset, measure), nan=-np.inf))
+
+    def time(self, method):
+        """Mean over the seeds of the fit + score seconds, summed over the data sets."""
+        return float(np.mean([t.total_time(method) for t in self.tables]))
+
+    def frame(self, digits=3):
+        """The table as a pandas ``DataFrame`` of ``"mean ± spread"`` strings."""
+        import pandas as pd
+
+        cols, data = [], {}
+        for d in self.datasets:
+            for m in self.measures:
+                key = (d, _LABELS.get(m, m)) if len(self.measures) > 1 else (d, "")
+                cols.append(key)
+                data[key] = [self.text(meth, d, m, digits) for meth in self.methods]
+        frame = pd.DataFrame(data, index=pd.Index(self.methods, name="method"))
+        frame.columns = pd.MultiIndex.from_tuples(cols) if len(self.measures) > 1 else [d for d, _ in cols]
+        frame["time (s)"] = [f"{self.time(meth):.1f}" for meth in self.methods]
+        return frame
+
+    def __repr__(self):
+        return self.frame().to_string()
+
+    def _repr_html_(self):
+        best = {(d, m): self.best(d, m) for d in self.datasets for m in self.measures}
+        frame = self.frame()
+        for (d, m), meth in best.items():
+            col = (d, _LABELS.get(m, m)) if len(self.measures) > 1 else d
+            frame.loc[meth, col] = f"<b>{frame.loc[meth, col]}</b>"
+        table = frame.to_html(escape=False, classes="adc-table", border=0)
+        note = (f"<p class=\"adc-table-note\"><small>Mean ± standard deviation over {len(self.seeds)} "
+                f"data seeds ({', '.join(map(str, self.seeds))}); bold: highest mean of the column; "
+                "time: fit + score, summed over the data sets, mean over the seeds.</small></p>")
+        return f'<div class="adc-table-scroll" style="overflow-x: auto">{table}</div>{note}'

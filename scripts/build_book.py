@@ -3,15 +3,19 @@
 Usage: python scripts/build_book.py [--out DIR]
 
 1. vendors MathJax / widget JavaScript into book/_vendor (offline rendering);
-2. runs ``jupyter-book build -W -n --keep-going`` (STACK-NOTES: without -W a failing
-   cell still exits 0);
-3. prints where the HTML is and how long it took.
+2. removes the previous HTML (Sphinx never deletes images of an earlier build from
+   ``_images/``), then runs ``jupyter-book build -W -n --keep-going`` (STACK-NOTES:
+   without -W a failing cell still exits 0);
+3. removes from ``_static/`` what no page loads (:data:`NEVER_LOADED`: the theme's
+   source maps and translations, the SVG-icon script the pages no longer include);
+4. prints where the HTML is and how long it took.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +23,27 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
+
+# files the themes copy into _static/ that no page of the book requests (glob patterns,
+# relative to _static/): source maps are for debugging the themes; the translations are
+# for other languages; fontawesome.js is dropped from the pages by
+# book/_templates/static/webpack-macros.html (the icon web font draws the icons);
+# browsers read the web fonts' woff2, never their ttf copies
+NEVER_LOADED = ("**/*.map", "locales", "scripts/fontawesome.js", "vendor/fontawesome/webfonts/*.ttf")
+
+
+def prune(html: Path) -> int:
+    """Delete :data:`NEVER_LOADED` from ``html/_static``; return the bytes freed."""
+    freed = 0
+    for pattern in NEVER_LOADED:
+        for path in (html / "_static").glob(pattern):
+            if path.is_dir():
+                freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            elif path.is_file():
+                freed += path.stat().st_size
+                path.unlink()
+    return freed
 
 
 def build(out: Path | None = None) -> Path:
@@ -31,10 +56,13 @@ def build(out: Path | None = None) -> Path:
         cmd += ["--path-output", str(out)]
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    html = (out if out is not None else BOOK) / "_build" / "html"
+    shutil.rmtree(html, ignore_errors=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
-    html = (out if out is not None else BOOK) / "_build" / "html"
-    print(f"\nBook built in {time.perf_counter() - t0:.0f} s: open {html / 'index.html'}")
+    freed = prune(html)
+    print(f"\nBook built in {time.perf_counter() - t0:.0f} s ({freed / 2**20:.1f} MiB of unused theme "
+          f"files removed): open {html / 'index.html'}")
     return html
 
 

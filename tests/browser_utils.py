@@ -383,9 +383,11 @@ def write_scratch_book(root, pages=None):
         "author": "adcourse tests",
         "only_build_toc_files": True,
         "execute": {"execute_notebooks": "force", "timeout": 120},
+        "bibtex_bibfiles": course["bibtex_bibfiles"],
         "sphinx": course["sphinx"],
     }
     (root / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    copy_book_support(root)
     names = list(pages)
     toc = f"format: jb-book\nroot: {names[0]}\n"
     if len(names) > 1:
@@ -394,6 +396,20 @@ def write_scratch_book(root, pages=None):
     for name, text in pages.items():
         (root / f"{name}.md").write_text(text)
     return root
+
+
+# what a scratch book needs besides its pages to build with the course's sphinx config
+BOOK_SUPPORT = ("_ext", "_templates", "_theme", "references.bib")
+
+
+def copy_book_support(root):
+    """Copy the course book's extension, templates, theme files and bibliography into ``root``."""
+    for name in BOOK_SUPPORT:
+        src, dst = REPO / "book" / name, Path(root) / name
+        if src.is_dir():
+            shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
 
 
 def build_scratch_book(root, timeout=300, pages=None):

@@ -58,12 +58,12 @@ def test_no_remote_scripts_styles_or_images(built_book):
 
 def test_vendored_javascript_is_served_by_the_book(built_book):
     static = built_book / "_static"
-    for rel in ("mathjax/es5/tex-mml-chtml.js", "require.js", "html-manager/embed-amd.js",
-                "anywidget-config.js"):
+    for rel in ("mathjax/es5/startup.js", "require.js", "html-manager/embed-amd.js",
+                "anywidget-config.js", "static-widgets.js"):
         assert (static / rel).exists(), f"_static/{rel} missing"
     page = (built_book / "01-performance-measures.html").read_text(encoding="utf-8")
-    assert "_static/mathjax/es5/tex-mml-chtml.js" in page
-    assert "_static/html-manager/embed-amd.js" in page
+    assert "_static/mathjax/es5/startup.js" in page
+    assert "_static/static-widgets.js" in page  # loads html-manager/ only for other widgets
     assert "application/vnd.jupyter.widget-state+json" in page
 
 
@@ -83,6 +83,7 @@ def _scratch_book(root: Path, body: str) -> Path:
     """A one-page book with the course's execution and parsing settings (not its static files)."""
     config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     config.pop("sphinx", None)
+    config.pop("bibtex_bibfiles", None)
     root.mkdir()
     (root / "_config.yml").write_text(yaml.safe_dump(config))
     (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
@@ -115,3 +116,138 @@ def test_the_strict_build_fails_on_a_cell_error_or_warning(tmp_path, cell, expec
     assert bad.returncode != 0
     assert expected in bad.stdout + bad.stderr + "".join(
         p.read_text() for p in (tmp_path / "bad").rglob("*.err.log"))
+
+
+# ------------------------------------------------------------ claims are computed
+CLAIM_PAGE = """
+```{{code-cell}} ipython3
+:tags: [remove-cell]
+from myst_nb import glue
+```
+
+```{{code-cell}} ipython3
+from adcourse import data, metrics
+from adcourse.vectors.density import GaussianDetector
+from adcourse.vectors.distance import KNNDetector
+
+{data}
+auc = {{name: metrics.roc_auc(det.fit(X_train).anomaly_score(X), y)
+        for name, det in (("kNN", KNNDetector()), ("Gaussian", GaussianDetector()))}}
+glue("auc_knn", auc["kNN"], display=False)
+glue("auc_gauss", auc["Gaussian"], display=False)
+```
+
+On these data the kNN distance (AUROC {{glue:text}}`auc_knn:.3f`) beats a single Gaussian
+(AUROC {{glue:text}}`auc_gauss:.3f`).
+
+```{{code-cell}} ipython3
+:tags: [remove-cell]
+assert auc["kNN"] > auc["Gaussian"], (
+    f"text: 'kNN beats a single Gaussian' ({{auc['kNN']:.3f}} vs {{auc['Gaussian']:.3f}})")
+```
+"""
+# three clusters: kNN follows them, one Gaussian cannot (the claim holds) ...
+BLOBS = ('X_train, _ = data.make_shapes_2d("blobs", 300, 0, random_state=0)\n'
+         'X, y = data.make_shapes_2d("blobs", 300, 60, random_state=1)')
+# ... the scratch change: the data become one correlated Gaussian, where the Gaussian wins
+ONE_GAUSSIAN = ("X_train, _ = data.make_toy_2d(300, 0, random_state=0)\n"
+                "X, y = data.make_toy_2d(300, 60, random_state=1)")
+
+
+def test_the_strict_build_fails_when_a_claim_stops_being_true(tmp_path):
+    """The book's rule: numbers glued from the computation, claims asserted by hidden cells.
+
+    The same page is built twice: on data where its sentence is true (the build passes and
+    the page shows the computed numbers, not the hidden assertion), then after a scratch
+    change of the data that makes the sentence false (the strict build fails and says why).
+    """
+    ok = _build(_scratch_book(tmp_path / "ok", CLAIM_PAGE.format(data=BLOBS)))
+    assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
+    html = (tmp_path / "ok" / "_build" / "html" / "page.html").read_text(encoding="utf-8")
+    import numpy as np
+
+    from adcourse import data, metrics
+    from adcourse.vectors.distance import KNNDetector
+
+    X_train, _ = data.make_shapes_2d("blobs", 300, 0, random_state=0)
+    X, y = data.make_shapes_2d("blobs", 300, 60, random_state=1)
+    auc_knn = metrics.roc_auc(KNNDetector().fit(X_train).anomaly_score(X), y)
+    assert f"AUROC <span class=\"pasted-text\">{auc_knn:.3f}</span>" in html
+    assert "assert auc" not in html and np.isfinite(auc_knn)
+
+    bad = _build(_scratch_book(tmp_path / "bad", CLAIM_PAGE.format(data=ONE_GAUSSIAN)))
+    assert bad.returncode != 0, "the strict build passed although the page's claim is false"
+    log = bad.stdout + bad.stderr + "".join(p.read_text() for p in (tmp_path / "bad").rglob("*.err.log"))
+    assert "AssertionError" in log and "text: 'kNN beats a single Gaussian'" in log
+
+
+# ------------------------------------------------ the conventions' machinery, on a scratch book
+CONVENTIONS_PAGE = """
+# 1. A chapter
+
+:::{run-this-chapter}
+:::
+
+:::{admonition} Learning objectives
+:class: adc-objectives
+- compute a thing
+:::
+
+```{code-cell} ipython3
+:tags: [remove-cell]
+import matplotlib.pyplot as plt
+from myst_nb import glue
+from adcourse import plot
+plot.book_style()
+```
+
+As the lecture says {cite:p}`boracchi2022`, see {numref}`fig-line`.
+
+```{code-cell} ipython3
+---
+tags: [hide-input]
+mystnb:
+  figure:
+    name: fig-line
+    caption: A rising line.
+  image:
+    alt: One straight line from the bottom left to the top right.
+---
+fig, ax = plot.subplots(1, 1, width=4)
+ax.plot([0, 1], [0, 1])
+ax.set_xlabel("x");
+```
+"""
+
+
+def test_scratch_book_has_the_conventions_machinery(tmp_path):
+    """run-this-chapter box, objectives, citations, numbered captions with alt text, font stamp."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from browser_utils import PAGE_HEADER, build_scratch_book
+
+    from adcourse import plot
+
+    exercises = tmp_path / "exercises"
+    exercises.mkdir()
+    (exercises / "chapter.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    refs = "# References\n\n```{bibliography}\n```\n"
+    html = build_scratch_book(tmp_path / "book", pages={
+        "index": "# Intro\n\n(run-the-course)=\n## How to use the course\n\nText.\n",
+        "chapter": PAGE_HEADER + CONVENTIONS_PAGE, "references": refs})
+    page = (html / "chapter.html").read_text(encoding="utf-8")
+    box = page[page.index("adc-run-box"):]
+    box = box[: box.index("</div>")]
+    download = re.search(r'href="(_downloads/[^"]+/chapter\.ipynb)"', box)
+    assert download and (html / download.group(1)).is_file(), box
+    assert 'href="adcourse-source.zip"' in box and '<span class="pre">make</span> <span class="pre">lab</span>' in box
+    assert 'href="index.html#run-the-course"' in box
+    assert "adc-objectives" in page
+    assert re.search(r'<a class="reference internal" href="references.html#[^"]+"', page)
+    fig = page[page.index('<figure class="align-default" id="fig-line">'):]
+    fig = fig[: fig.index("</figure>")]
+    assert 'alt="One straight line from the bottom left to the top right."' in fig
+    assert '<span class="caption-number">Fig. 1 </span>' in fig
+    img = re.search(r'src="(_images/[^"]+\.png)"', fig).group(1)
+    assert plot.read_font_stamp((html / img).read_bytes()) == pytest.approx(9 * plot.DPI / 72, abs=1e-3)

@@ -167,3 +167,49 @@ def test_one_class_extra_scores_reuse_the_fitted_detector():
     np.testing.assert_allclose(t.auroc[1], 1 - t.auroc[0])
     with pytest.raises(ValueError, match="scores must map"):
         one_class({"kNN": KNNDetector}, load_digits_oneclass, scores={"x": ("IF", len)})
+
+def _seeded(seed):
+    out = {}
+    for kind in ("blobs", "ring"):
+        X, y = make_shapes_2d(kind, 200, 20, random_state=seed)
+        X_train, _ = make_shapes_2d(kind, 200, 0, random_state=100 + seed)
+        out[kind] = (X_train, X, y)
+    return out
+
+
+def test_compare_seeds_is_mean_and_spread_of_single_seed_tables():
+    from adcourse.compare import compare_seeds
+    from adcourse.vectors.distance import KNNDetector
+
+    methods = {"Gaussian": GaussianDetector, "kNN": KNNDetector}
+    table = compare_seeds(methods, _seeded, seeds=(0, 1, 2))
+    per_seed = [compare(methods, _seeded(s)).value("kNN", "ring", "auroc") for s in (0, 1, 2)]
+    np.testing.assert_allclose(table.values("kNN", "ring", "auroc"), per_seed)
+    assert table.mean("kNN", "ring", "auroc") == pytest.approx(np.mean(per_seed))
+    assert table.spread("kNN", "ring", "auroc") == pytest.approx(np.std(per_seed, ddof=1))
+    assert table.text("kNN", "ring", "auroc") == f"{np.mean(per_seed):.3f} ± {np.std(per_seed, ddof=1):.3f}"
+    frame = table.frame()
+    assert list(frame.index) == ["Gaussian", "kNN"] and "time (s)" in frame.columns
+    assert frame.loc["kNN", "ring"] == table.text("kNN", "ring", "auroc")
+    html = table._repr_html_()
+    assert "<table" in html and "overflow-x: auto" in html and "3 data seeds" in html
+
+
+def test_clearly_better_needs_a_difference_larger_than_the_spread():
+    from adcourse.compare import SeedTable, Table
+
+    def table(a_values, b_values):
+        tables = [Table([{"method": "A", "dataset": "d", "auroc": a, "fit_s": 0, "score_s": 0},
+                         {"method": "B", "dataset": "d", "auroc": b, "fit_s": 0, "score_s": 0}])
+                  for a, b in zip(a_values, b_values)]
+        return SeedTable(tables, seeds=range(len(a_values)))
+
+    apart = table([0.90, 0.92, 0.91], [0.80, 0.82, 0.81])  # 0.91 ± 0.01 vs 0.81 ± 0.01
+    assert apart.clearly_better("A", "B", "d", "auroc") and not apart.clearly_better("B", "A", "d", "auroc")
+    apart.assert_better("A", "B", "d", "auroc")
+    close = table([0.90, 0.95, 0.85], [0.86, 0.88, 0.84])  # means 0.90 vs 0.86, spread 0.05
+    assert close.mean("A", "d", "auroc") > close.mean("B", "d", "auroc")
+    assert not close.clearly_better("A", "B", "d", "auroc")
+    with pytest.raises(AssertionError, match=r"0\.900 ± 0\.050 vs 0\.860 ± 0\.020"):
+        close.assert_better("A", "B", "d", "auroc")
+    assert close.best("d", "auroc") == "A"

@@ -57,3 +57,64 @@ def test_histograms_and_images(toy):
     fig = plot.show_images(images, masks, titles=["a", "b", "c"], ncols=2)
     assert len(fig.axes) == 4 and fig.axes[1].get_title() == "b"
     plt.close("all")
+
+
+def test_subplots_never_wider_than_the_book_column():
+    fig, axes = plot.subplots(2, 5, width=12)
+    assert fig.get_figwidth() == plot.MAX_WIDTH and axes.shape == (2, 5)
+    fig2, _ = plot.subplots(1, 2, width=4, panel_aspect=0.5, extra_height=0)
+    assert fig2.get_size_inches() == pytest.approx((4, 1))
+    plt.close("all")
+
+
+def test_min_font_px_sees_the_smallest_visible_text():
+    fig, ax = plt.subplots(dpi=100)
+    ax.set_title("title", fontsize=12)
+    ax.tick_params(labelsize=9)
+    assert plot.min_font_px(fig) == pytest.approx(9 * 100 / 72)
+    ax.text(0.5, 0.5, "tiny", fontsize=6)
+    assert plot.min_font_px(fig) == pytest.approx(6 * 100 / 72)
+    ax.texts[0].set_visible(False)
+    assert plot.min_font_px(fig) == pytest.approx(9 * 100 / 72)
+    plt.close("all")
+
+
+def test_book_style_stamps_every_png_with_its_smallest_font():
+    from io import BytesIO
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from PIL import Image
+
+    shell = InteractiveShell.instance()
+    try:
+        rc = plot.book_style()
+        assert plt.rcParams["figure.dpi"] == plot.DPI and rc["xtick.labelsize"] >= plot.MIN_FONT_PT
+        fig, ax = plot.subplots(1, 1, width=3)
+        ax.plot([0, 1], [1, 0])
+        ax.set_xlabel("x", fontsize=8)
+        png = shell.display_formatter.formatters["image/png"](fig)
+        assert plot.read_font_stamp(png) == pytest.approx(8 * plot.DPI / 72, abs=1e-3)
+        assert Image.open(BytesIO(png)).size[0] <= 3 * plot.DPI  # tight box, no wider than asked
+    finally:
+        InteractiveShell.clear_instance()
+        plt.rcdefaults()
+        plt.close("all")
+
+
+def test_outline_draws_omega_in_one_colour_and_colorbar_needs_a_label():
+    import matplotlib.colors as mcolors
+
+    fig, ax = plt.subplots()
+    mask = np.zeros((16, 16), bool)
+    mask[4:9, 4:9] = True
+    plot.outline(ax, mask)
+    contour = ax.collections[-1]
+    assert mcolors.to_hex(contour.get_edgecolor()[0]) == plot.OMEGA_COLOR
+    n = len(ax.collections)
+    plot.outline(ax, np.zeros((16, 16), bool))  # empty mask: nothing drawn
+    assert len(ax.collections) == n
+    im = ax.imshow(np.random.default_rng(0).random((16, 16)))
+    with pytest.raises(ValueError, match="label"):
+        plot.colorbar(im, ax, label="")
+    assert plot.colorbar(im, ax, label="score").ax.get_ylabel() == "score"
+    plt.close("all")
