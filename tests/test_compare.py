@@ -168,6 +168,7 @@ def test_one_class_extra_scores_reuse_the_fitted_detector():
     with pytest.raises(ValueError, match="scores must map"):
         one_class({"kNN": KNNDetector}, load_digits_oneclass, scores={"x": ("IF", len)})
 
+
 def _seeded(seed):
     out = {}
     for kind in ("blobs", "ring"):
