@@ -19,6 +19,11 @@ def _toc_files():
     return files
 
 
+def _chapters():
+    """The numbered chapters (``NN-name``), not the intro, notation or references pages."""
+    return [name for name in _toc_files() if re.match(r"\d\d-", name)]
+
+
 class _Refs(HTMLParser):
     """Collect (tag, attribute, url) of every src/href in a page."""
 
@@ -68,7 +73,7 @@ def test_vendored_javascript_is_served_by_the_book(built_book):
 
 
 def test_chapters_have_figures_and_no_errors(built_book):
-    for name in _toc_files()[1:]:
+    for name in _chapters():
         page = built_book / f"{name}.html"
         html = page.read_text(encoding="utf-8")
         assert _parse(page).images >= 3, f"{name}: expected figures"
@@ -79,11 +84,43 @@ def test_chapters_have_figures_and_no_errors(built_book):
                 assert (built_book / img).exists(), f"{name}: broken image {img}"
 
 
+def test_only_what_the_pages_use_is_shipped(built_book):
+    """No stale images, no source maps, no second copy of an inline script, no thebe."""
+    pages = {p.name: p.read_text(encoding="utf-8") for p in built_book.glob("*.html")}
+    used = set()
+    for html in pages.values():
+        used.update(re.findall(r'_images/([^"?#]+)', html))
+    stale = sorted(p.name for p in (built_book / "_images").iterdir() if p.name not in used)
+    assert not stale, f"images no page shows: {stale}"
+    static = built_book / "_static"
+    assert not list(static.rglob("*.map")), "source maps shipped"
+    assert not (static / "mathjax" / "es5" / "sre").exists(), "MathJax's speech engine shipped"
+    size = sum(f.stat().st_size for f in static.rglob("*") if f.is_file())
+    assert size < 12e6, f"_static holds {size / 1e6:.1f} MB"
+    for name, html in pages.items():
+        assert "THEBE_JS_URL" not in html and "fontawesome.js" not in html, name
+        bodies = re.findall(r"<script>(.*?)</script>", html, re.S)
+        repeated = {b[:60] for b in bodies if bodies.count(b) > 1}
+        assert not repeated, f"{name}: inline scripts repeated: {repeated}"
+        header = re.search(r'<header id="pst-header"[^>]*>(.*?)</header>', html, re.S)
+        assert header is None or not header.group(1).strip(), f"{name}: the theme's second header bar"
+    assert (built_book / "adcourse-source.zip").is_file()
+
+
+def test_references_page_lists_the_cited_works(built_book):
+    refs = (built_book / "references.html").read_text(encoding="utf-8")
+    assert "Defect detection in SEM images of nanofibrous materials" in refs
+    assert "Convolutional neural networks for anomaly detection" in refs
+    notation = (built_book / "notation.html").read_text(encoding="utf-8")
+    assert "EM responsibility" in notation and "sub-sample size" in notation
+
+
 def _scratch_book(root: Path, body: str) -> Path:
     """A one-page book with the course's execution and parsing settings (not its static files)."""
     config = yaml.safe_load((ROOT / "book" / "_config.yml").read_text())
     config.pop("sphinx", None)
     config.pop("bibtex_bibfiles", None)
+    config.get("html", {}).pop("favicon", None)  # lives in the book's _theme/
     root.mkdir()
     (root / "_config.yml").write_text(yaml.safe_dump(config))
     (root / "_toc.yml").write_text("format: jb-book\nroot: page\n")
