@@ -164,10 +164,11 @@ def outline(ax, mask, linewidth=1.2, **kwargs):
 
 
 def colorbar(mappable, ax, label, **kwargs):
-    """A colour bar for ``mappable`` next to ``ax``, always with a ``label``."""
+    """A colour bar for ``mappable`` next to ``ax`` (one Axes or several), always with a ``label``."""
     if not label:
         raise ValueError("a colour bar needs a label (what its colours measure)")
-    cbar = ax.figure.colorbar(mappable, ax=ax, **kwargs)
+    fig = np.ravel(ax)[0].figure
+    cbar = fig.colorbar(mappable, ax=ax, **kwargs)
     cbar.set_label(label)
     return cbar
 

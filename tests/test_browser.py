@@ -221,8 +221,9 @@ def test_scratch_book_scoremap(scratch_html):
         assert shown_threshold(widget) == w.slider_thresholds[position]
         assert read_scoremap(widget)["counts"] == expected(w.slider_thresholds[position])
 
-        # hovering a pixel of the heat map reads its score
-        widget.locator("canvas.adc-sm-heat").scroll_into_view_if_needed()
+        # hovering a pixel of the heat map reads its score (canvas centred in the window,
+        # clear of the page's sticky header bar)
+        widget.locator("canvas.adc-sm-heat").evaluate("el => el.scrollIntoView({block: 'center'})")
         box = widget.locator("canvas.adc-sm-heat").bounding_box()
         y, x = inner
         page.mouse.move(box["x"] + (x + 0.5) * box["width"] / wd, box["y"] + (y + 0.5) * box["height"] / h)
