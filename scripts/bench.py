@@ -103,6 +103,10 @@ def main(argv=None):
     import bench_cnn
 
     bench_cnn.main([])
+    print("== grading: 30 submissions of exercise 1 ==")
+    import bench_grading
+
+    bench_grading.main(["--n", "30"])
 
     if not args.no_book:
         print("== chapters (execution, cold kernel) ==")

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
 from adcourse.course import checks, grading, judge

@@ -53,7 +53,6 @@ same questions).
 from __future__ import annotations
 
 import concurrent.futures
-import copy
 import csv
 import io
 import json
@@ -66,6 +65,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -74,7 +74,7 @@ from pathlib import Path
 import nbformat
 
 from adcourse.course import sandbox as _sandbox
-from adcourse.course.exercises import cell_tags, cell_task, strip_outputs
+from adcourse.course.exercises import cell_tags, cell_task
 from adcourse.course.judge import clean_reason, judge_task, read_answers, task_seed
 
 __all__ = [
@@ -673,7 +673,8 @@ def _grade_notebook(nb, ref_nb, sub, tasks, entry, timeout, total_timeout, workd
         elif task not in judged:
             out.append(TaskResult(task, False, f"no judge for {task} of {exercise}"))
         elif task in records:
-            passed, reason = judge_task(judged[task], records[task], seeds[task])
+            with _JUDGE_LOCK:  # one judge at a time: torch's global RNG builds task inputs
+                passed, reason = judge_task(judged[task], records[task], seeds[task])
             if not passed and reason.startswith("NameError: ") and "is not defined" in reason:
                 reason = _own_error(task, mapping, junit) or reason
             out.append(TaskResult(task, passed, reason))
@@ -681,6 +682,9 @@ def _grade_notebook(nb, ref_nb, sub, tasks, entry, timeout, total_timeout, workd
             out.append(TaskResult(task, False, _unanswered_reason(task, mapping, junit,
                                                                   result.stopped)))
     return out
+
+
+_JUDGE_LOCK = threading.Lock()
 
 
 def _keep(workdir, entry, notebook, result):
@@ -871,6 +875,7 @@ def grade(paths, out=None, timeout=CELL_TIMEOUT, solutions_dir=None, jobs=None,
             subs = list(pool.map(one, entries))
     else:
         subs = [one(e) for e in entries]
+    _sandbox.remove_leftover_cgroups()
     rows = [s.row() for s in subs]
     if out is not None:
         write_csv(rows, out)

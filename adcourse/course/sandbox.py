@@ -47,6 +47,7 @@ everything past a limit.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shlex
@@ -61,7 +62,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Limits", "Isolation", "Sandbox", "Result", "detect", "read_output"]
+__all__ = ["Limits", "Isolation", "Sandbox", "Result", "detect", "read_output",
+           "remove_leftover_cgroups"]
 
 _MB = 2 ** 20
 #: Where the command sees its working folder and its output folder under bubblewrap.
@@ -102,8 +104,13 @@ class Isolation:
                            "read-only package and Python)")
         else:
             parts.append("NO bubblewrap (no namespaces: the notebook can read the grader's files)")
-        parts.append("separate unprivileged uid per job" if self.separate_uid
-                     else "the grader's own user")
+        if self.separate_uid:
+            parts.append("separate unprivileged uid per job")
+        elif _is_root():
+            parts.append("the notebooks run as ROOT" + ("" if self.bubblewrap else
+                                                        ": no protection at all"))
+        else:
+            parts.append("the grader's own user")
         parts.append(f"{self.cgroup} memory+pids limits" if self.cgroup
                      else "no cgroup (per-process limits only)")
         parts.append("rlimits (data, processes, cpu, file size)")
@@ -382,16 +389,47 @@ class _Cgroup:
             _kill(pids)
             time.sleep(0.05)
 
-    def remove(self):
+    def remove(self, wait=5.0):
+        """Remove the cgroup once its processes have exited; what cannot be removed yet (a
+        process still exiting) is retried by :func:`remove_leftover_cgroups`."""
+        deadline = time.monotonic() + wait
         for d in self.dirs:
-            for _ in range(40):
+            while True:
                 try:
                     d.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
+                    if time.monotonic() > deadline:
+                        _LEFTOVER.append(d)
+                        break
+                    self.kill()
                     time.sleep(0.05)
+
+
+_LEFTOVER = []
+
+
+def remove_leftover_cgroups(wait=10.0):
+    """Retry removing the cgroups of runs whose processes took long to exit (at the end of a
+    grading run and at exit)."""
+    deadline = time.monotonic() + wait
+    while _LEFTOVER and time.monotonic() < deadline:
+        for d in list(_LEFTOVER):
+            try:
+                for pid in (d / "cgroup.procs").read_text().split():
+                    _kill([int(pid)])
+                d.rmdir()
+                _LEFTOVER.remove(d)
+            except FileNotFoundError:
+                _LEFTOVER.remove(d)
+            except (OSError, ValueError):
+                pass
+        time.sleep(0.1)
+
+
+atexit.register(remove_leftover_cgroups)
 
 
 class Sandbox:
@@ -663,3 +701,62 @@ def _remove_files_of(uid):
 
 def _stage_name(inside):
     return inside.strip("/").replace("/", "__") or "root"
+
+
+# --------------------------------------------------------------------------------------
+# what is in force, measured from inside
+# --------------------------------------------------------------------------------------
+
+_PROBE = r'''
+import json, os, resource, socket, sys
+out = {"uid": os.getuid(), "processes_visible": len([p for p in os.listdir("/proc") if p.isdigit()])}
+status = open("/proc/self/status").read()
+out["capabilities"] = status.split("CapEff:")[1].split()[0]
+try:
+    socket.create_connection(("1.1.1.1", 53), timeout=2); out["network"] = "reachable"
+except OSError as exc:
+    out["network"] = f"unreachable ({type(exc).__name__})"
+import adcourse
+out["adcourse"] = adcourse.__file__
+try:
+    open(adcourse.__file__, "a").close(); out["package"] = "writable"
+except OSError:
+    out["package"] = "read-only"
+out["solutions_visible"] = os.path.exists(os.path.join(os.path.dirname(os.path.dirname(adcourse.__file__)), "solutions"))
+st = os.statvfs(os.environ.get("TMPDIR", "/tmp"))
+out["tmp_mb"] = st.f_blocks * st.f_frsize // 2**20
+limits = {}
+for name in ("RLIMIT_DATA", "RLIMIT_NPROC", "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_CORE"):
+    soft, _ = resource.getrlimit(getattr(resource, name))
+    limits[name[7:].lower()] = None if soft == resource.RLIM_INFINITY else soft
+out["rlimits"] = limits
+print(json.dumps(out))
+'''
+
+
+def measure(isolation=None, limits=Limits()):
+    """What a submission's code sees, measured by running a probe in a sandbox (a dict)."""
+    import json
+
+    isolation = isolation or detect()
+    with Sandbox(isolation, slot=0, limits=limits) as box:
+        result = box.run([box_python(), "-c", _PROBE], {}, [], budget=60)
+    for line in reversed(result.log.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"the probe failed: {result.log[-500:]}")
+
+
+def main(argv=None):
+    """``python -m adcourse.course.sandbox``: print the isolation in force, measured from inside."""
+    iso = detect()
+    print(f"isolation: {iso.describe()}")
+    for note in iso.notes:
+        print(f"  note: {note}")
+    for key, value in measure(iso).items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,7 +16,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
 
 from adcourse.data._common import ImageSet, _check_int, _check_real, _rng
 
@@ -68,6 +68,8 @@ def _random_paths(rng, n, n_steps, extent, curvature, persistence=0.9):
     """
     curvature = np.broadcast_to(np.asarray(curvature, dtype=float), (n,))
     eps = rng.normal(size=(n, n_steps)) * curvature[:, None]
+    from scipy import signal  # here: importing scipy.signal costs 1 s (it pulls in scipy.stats)
+
     omega = signal.lfilter([1.0], [1.0, -persistence], eps, axis=1)
     # stratified middle points (a Latin hypercube): the real mats are even, without
     # the large empty areas of independent uniform draws

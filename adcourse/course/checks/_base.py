@@ -49,10 +49,10 @@ __all__ = ["CheckFailed", "NotDefined", "StudentError", "NoAnswer", "Call", "Pro
 _TOL = 1e-9
 
 
-def _render(exc):
+def _render(exc, name=None):
     """IPython's view of a check failure: the message, its first line after the error name."""
     lines = str(exc).splitlines() or [""]
-    return [f"\x1b[0;31m{type(exc).__name__}\x1b[0m: {lines[0]}", *lines[1:]]
+    return [f"\x1b[0;31m{name or type(exc).__name__}\x1b[0m: {lines[0]}", *lines[1:]]
 
 
 class CheckFailed(AssertionError):
@@ -66,7 +66,7 @@ class NotDefined(NameError):
     """A function that a check needs is not defined (yet) in the notebook."""
 
     def _render_traceback_(self):
-        return _render(self)
+        return _render(self, "NameError")
 
 
 class StudentError(Exception):
