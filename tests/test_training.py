@@ -157,3 +157,139 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA"):
             resolve_device("cuda")
+
+
+# --------------------------------------------------------------------------- #
+# adversarial training: the same loop with several players
+# --------------------------------------------------------------------------- #
+from adcourse.deep.training import fit_adversarial  # noqa: E402
+
+
+def _toy_gan(seed=0):
+    """G(z) = a z + b against a small D; real data N(3, 0.5^2)."""
+    with seeded(seed):
+        G = torch.nn.Linear(1, 1)
+        D = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.LeakyReLU(0.2), torch.nn.Dropout(0.1),
+                                torch.nn.Linear(16, 1))
+
+    def d_loss(x):
+        fake = G(torch.randn_like(x)).detach()
+        return (F.binary_cross_entropy_with_logits(D(x), torch.ones_like(x))
+                + F.binary_cross_entropy_with_logits(D(fake), torch.zeros_like(x)))
+
+    def g_loss(x):
+        return F.binary_cross_entropy_with_logits(D(G(torch.randn_like(x))), torch.ones_like(x))
+
+    return G, D, {"discriminator": (D, d_loss), "generator": (G, g_loss)}
+
+
+def _real(n=256):
+    return np.random.default_rng(0).normal(3.0, 0.5, size=(n, 1)).astype(np.float32)
+
+
+def _fit_gan(seed=0, **kw):
+    G, D, players = _toy_gan()
+    kw = {"n_epochs": 60, "batch_size": 32, "lr": 5e-3, "progress": False, "device": "cpu", **kw}
+    return G, D, fit_adversarial(players, _real(), random_state=seed, **kw)
+
+
+def test_adversarial_game_moves_the_generator_onto_the_data():
+    G, D, hist = _fit_gan(n_epochs=150, batch_size=64)
+    assert hist.loss == [] and list(hist.losses) == ["discriminator", "generator"]
+    assert hist.n_epochs == 150 and hist.n_steps == 150 * 4 and hist.seconds > 0
+    assert all(np.isfinite(v).all() for v in hist.losses.values())
+    with torch.no_grad():
+        samples = G(torch.randn(4000, 1, generator=torch.Generator().manual_seed(1))).numpy()
+    before = _toy_gan()[0]  # the same initialisation, untrained
+    with torch.no_grad():
+        start = before(torch.randn(4000, 1, generator=torch.Generator().manual_seed(1))).numpy()
+    assert abs(start.mean() - 3.0) > 1.5  # it starts far from the data ...
+    assert abs(samples.mean() - 3.0) < 0.3  # ... and ends on them
+    # at the equilibrium D cannot tell: its loss is near 2 log 2 (undecided), not near 0
+    assert np.mean(hist.losses["discriminator"][-20:]) > 1.0
+
+
+def test_adversarial_same_seed_same_result_and_rng_untouched_and_eval_mode():
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    G1, D1, h1 = _fit_gan(seed=0)
+    G2, D2, h2 = _fit_gan(seed=0)
+    G3, D3, h3 = _fit_gan(seed=1)  # other batch order, noise and dropout; same initialisation
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.equal(_weights(G1), _weights(G2)) and torch.equal(_weights(D1), _weights(D2))
+    assert h1.losses == h2.losses
+    assert not torch.equal(_weights(G1), _weights(G3)) and h1.losses != h3.losses
+    assert not any(m.training for net in (G1, D1) for m in net.modules())
+
+
+def test_each_player_updates_only_its_own_parameters():
+    with seeded(0):
+        A, B = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    b0 = _weights(B).clone()
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    players = {
+        # a's loss depends on B too (its backward writes gradients into B) ...
+        "a": (A, lambda xb: (A(xb) + B(xb)).pow(2).mean()),
+        # ... but b's own loss is flat: B must not move
+        "b": (B, lambda xb: 0.0 * B(xb).sum()),
+    }
+    hist = fit_adversarial(players, x, n_epochs=5, batch_size=4, lr=0.1, progress=False, device="cpu")
+    assert torch.equal(_weights(B), b0)
+    assert hist.losses["a"][-1] < hist.losses["a"][0]
+    # players given as a tuple of modules train together; lr per player
+    with seeded(0):
+        C1, C2 = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    c0 = torch.cat([_weights(C1), _weights(C2)]).clone()
+    fit_adversarial({"pair": ((C1, C2), lambda xb: (C1(xb) - C2(xb) - 1).pow(2).mean())}, x, n_epochs=3,
+                    lr={"pair": 0.05}, progress=False, device="cpu")
+    assert not torch.equal(_weights(C1), c0[:3]) and not torch.equal(_weights(C2), c0[3:])
+
+
+def test_adversarial_nan_guard_names_the_player_and_history_plot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    G, D, players = _toy_gan()
+    good = players["discriminator"][1]
+    calls = {"n": 0}
+
+    def bad(x):
+        calls["n"] += 1
+        return G(x).mean() * (float("nan") if calls["n"] > 10 else 1.0)
+
+    with pytest.raises(FloatingPointError, match=r"loss of the generator is nan at epoch 2 \(step 11\)"):
+        fit_adversarial({"discriminator": (D, good), "generator": (G, bad)}, _real(), batch_size=32,
+                        progress=False, device="cpu")
+    assert not G.training and not any(m.training for m in D.modules())
+    _, _, hist = _fit_gan(n_epochs=3, progress=True)
+    ax = hist.plot()
+    assert [line.get_label() for line in ax.lines] == ["discriminator", "generator"]
+    plt.close("all")
+
+
+def test_adversarial_errors():
+    G, D, players = _toy_gan()
+    x = _real()
+    kw = {"progress": False, "device": "cpu"}
+    for bad in ({}, [("d", players["discriminator"])], None):
+        with pytest.raises(ValueError, match="players must be a non-empty dict"):
+            fit_adversarial(bad, x, **kw)
+    with pytest.raises(ValueError, match="pair"):
+        fit_adversarial({"d": D}, x, **kw)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        fit_adversarial({"d": ("D", players["discriminator"][1])}, x, **kw)
+    with pytest.raises(TypeError, match="callable"):
+        fit_adversarial({"d": (D, 3)}, x, **kw)
+    with pytest.raises(ValueError, match="shares parameters"):
+        fit_adversarial({"d": (D, lambda xb: D(xb).mean()), "e": ((D, G), lambda xb: G(xb).mean())}, x, **kw)
+    with pytest.raises(ValueError, match="one rate per player"):
+        fit_adversarial(players, x, lr={"discriminator": 1e-3}, **kw)
+    for bad in ({"betas": (0.5,)}, {"betas": (1.0, 0.9)}, {"n_epochs": 0}, {"lr": -1.0}, {"weight_decay": -1.0}):
+        with pytest.raises(ValueError):
+            fit_adversarial(players, x, **kw, **bad)
+    with pytest.raises(TypeError, match="player 'd' must return a scalar"):
+        fit_adversarial({"d": (D, lambda xb: D(xb))}, x, **kw)
+    with pytest.raises(ValueError, match="empty"):
+        fit_adversarial(players, x[:0], **kw)

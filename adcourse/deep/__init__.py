@@ -10,7 +10,9 @@
 * :mod:`~adcourse.deep.autoencoders` -- conv / MLP encoder-decoder blocks and autoencoder detectors (chapter 6);
 * :mod:`~adcourse.deep.dagmm` -- the deep autoencoding Gaussian mixture model (chapter 6);
 * :mod:`~adcourse.deep.selfsup` -- self-supervision by transformations: GEOM, two-step (chapter 7);
-* :mod:`~adcourse.deep.deep_svdd` -- Deep SVDD, one-class and soft-boundary, guarded against collapse (chapter 8).
+* :mod:`~adcourse.deep.deep_svdd` -- Deep SVDD, one-class and soft-boundary, guarded against collapse (chapter 8);
+* :mod:`~adcourse.deep.gans` -- GANs: generator, AnoGAN, BiGAN / EGBAD, a fully convolutional LS-GAN (chapter 9);
+* :mod:`~adcourse.deep.vae` -- a variational autoencoder detector, ELBO and reconstruction probability (chapter 9).
 
 Torch is imported here: ``import adcourse`` alone stays light.
 """
@@ -26,12 +28,14 @@ from adcourse.deep.autoencoders import (
 from adcourse.deep.backbones import FeatureExtractor
 from adcourse.deep.dagmm import DAGMM
 from adcourse.deep.deep_svdd import DeepSVDD, deep_svdd_network
+from adcourse.deep.gans import GAN, AnoGAN, BiGANDetector, FCGANDetector
 from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
 from adcourse.deep.losses import gms, ms_ssim, msgms, reconstruction_loss, ssim
 from adcourse.deep.padim import PerLocationGaussian
 from adcourse.deep.selfsup import GeomDetector, TwoStepSelfSupervised
 from adcourse.deep.student_teacher import StudentTeacher
-from adcourse.deep.training import History, fit_model, predict
+from adcourse.deep.training import History, fit_adversarial, fit_model, predict
+from adcourse.deep.vae import VAEDetector
 
 __all__ = [
     "AutoencoderDetector",
@@ -55,7 +59,13 @@ __all__ = [
     "TwoStepSelfSupervised",
     "DeepSVDD",
     "deep_svdd_network",
+    "GAN",
+    "AnoGAN",
+    "BiGANDetector",
+    "FCGANDetector",
+    "VAEDetector",
     "History",
     "fit_model",
+    "fit_adversarial",
     "predict",
 ]

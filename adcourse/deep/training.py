@@ -34,6 +34,14 @@ The loop is deliberately small and explicit, so that it can be read in class:
 * the mean training loss of every epoch (and the validation loss, if validation
   data are given) is returned in a :class:`History`, which can plot itself.
 
+**Adversarial training** (the GANs of chapter 9) runs in the same loop:
+:func:`fit_adversarial` gives it several *players*, each a group of networks
+with its own optimiser and its own loss, and at every mini-batch the players
+take one step each, in turn (the discriminator ascends its objective, then the
+generator descends its own). Seeds, devices, progress bar, NaN guard and
+:class:`History` (one loss curve per player) are those of :func:`fit_model`:
+both call the one loop :func:`_train`.
+
 Examples
 --------
 Fit a straight line :math:`y = 2x - 1` with a one-neuron network:
@@ -64,7 +72,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seeded", "History", "fit_model", "predict"]
+__all__ = ["resolve_device", "seeded", "History", "fit_model", "fit_adversarial", "predict"]
 
 
 # --------------------------------------------------------------------------- #
@@ -144,20 +152,26 @@ class History:
         Wall-clock training time.
     n_steps : int
         Number of optimisation steps (batches) taken.
+    losses : dict name -> list of float
+        Adversarial training (:func:`fit_adversarial`): the mean loss of each
+        player in each epoch, e.g. ``{"discriminator": [...], "generator": [...]}``
+        (``loss`` stays empty, since the sum of the players' losses means nothing);
+        empty for :func:`fit_model`.
     """
 
     loss: list = field(default_factory=list)
     val_loss: list = field(default_factory=list)
     seconds: float = 0.0
     n_steps: int = 0
+    losses: dict = field(default_factory=dict)
 
     @property
     def n_epochs(self):
         """Number of epochs completed."""
-        return len(self.loss)
+        return len(self.loss) if self.loss or not self.losses else len(next(iter(self.losses.values())))
 
     def plot(self, ax=None, label=None):
-        """Learning curve: loss per epoch (training, and validation if any).
+        """Learning curve: loss per epoch (training, and validation if any; one curve per player).
 
         The y axis is logarithmic when all losses are positive. Returns the
         matplotlib axes.
@@ -167,11 +181,13 @@ class History:
         if ax is None:
             _, ax = plt.subplots(figsize=(5, 3.2))
         prefix = f"{label}: " if label else ""
-        epochs = np.arange(1, len(self.loss) + 1)
-        ax.plot(epochs, self.loss, marker=".", label=prefix + "training")
+        curves = dict(self.losses) if self.losses else {"training": self.loss}
         if self.val_loss:
-            ax.plot(epochs[: len(self.val_loss)], self.val_loss, marker=".", label=prefix + "validation")
-        values = np.asarray(list(self.loss) + list(self.val_loss), dtype=float)
+            curves["validation"] = self.val_loss
+        for name, values in curves.items():
+            ax.plot(np.arange(1, len(values) + 1), values, marker="." if len(values) <= 60 else None,
+                    label=prefix + name)
+        values = np.asarray([v for c in curves.values() for v in c], dtype=float)
         if values.size and np.all(values > 0):
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -313,8 +329,6 @@ def fit_model(
         The loss became NaN or infinite (the message names the epoch): lower
         ``lr`` or check the data.
     """
-    from tqdm.auto import tqdm
-
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
@@ -323,49 +337,255 @@ def fit_model(
     batch_size = _check_int(batch_size, "batch_size")
     lr = _check_real(lr, "lr", positive=True)
     weight_decay = _check_real(weight_decay, "weight_decay", positive=False)
-    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool):
-        raise TypeError(f"random_state must be an integer, got {random_state!r}")
+    _check_seed(random_state)
     tensors = _as_tensors(data, "data")
     val = None if val_data is None else _as_tensors(val_data, "val_data")
     if val is not None and len(val) != len(tensors):
         raise ValueError(f"val_data must hold {len(tensors)} array(s) like data, got {len(val)}")
     dev = resolve_device(device)
 
-    n = tensors[0].shape[0]
-    batch_size = min(batch_size, n)
-    rng = np.random.default_rng(int(random_state))
     model.to(dev)
     opt = _make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad], lr, weight_decay)
+    player = _Player(None, (model,), opt, lambda batch: _batch_loss(model, loss_fn, batch), lr)
+    val_batch = min(batch_size, tensors[0].shape[0])
+    validate = None if val is None else (lambda: _mean_loss(model, loss_fn, val, val_batch, dev))
+    return _train([player], tensors, n_epochs=n_epochs, batch_size=batch_size, drop_last=drop_last,
+                  random_state=int(random_state), dev=dev, progress=progress, desc=desc, validate=validate)
+
+
+def fit_adversarial(
+    players,
+    data,
+    *,
+    n_epochs=10,
+    batch_size=32,
+    lr=2e-4,
+    betas=(0.5, 0.999),
+    weight_decay=0.0,
+    drop_last=False,
+    random_state=0,
+    device="auto",
+    progress=True,
+    desc="adversarial training",
+):
+    r"""Train several networks that play a game: each player takes one step per mini-batch, in turn.
+
+    A GAN is a two-player game :math:`\min_{\mathcal G}\max_{\mathcal D} V(\mathcal D, \mathcal G)`:
+    the discriminator :math:`\mathcal D` ascends :math:`V`, the generator
+    :math:`\mathcal G` descends it. Written as losses to minimise, every player
+    :math:`p` has its own parameters :math:`\theta_p` and its own loss
+    :math:`L_p`, and at every mini-batch :math:`B_t` each player in turn takes one
+    Adam step on its loss, with the other players' parameters fixed,
+
+    .. math::
+
+        \theta_p \leftarrow \theta_p - \eta_p\,\widehat{\nabla_{\theta_p} L_p}(B_t)
+        \qquad p = 1, \dots, P \ \text{(in the order given)} .
+
+    This is the loop of :func:`fit_model` (same seeding of the batch order and of
+    the torch random numbers, devices, progress bar, NaN guard, eval mode at the
+    end); only the step differs.
+
+    Parameters
+    ----------
+    players : dict name -> (modules, loss_fn)
+        In the order the players move (usually the discriminator first).
+        ``modules`` is a ``torch.nn.Module`` or a tuple of them (e.g. the
+        generator and the encoder of a BiGAN, which play together): the player's
+        optimiser updates their parameters and nothing else. ``loss_fn(*batch)``
+        returns the player's scalar loss (lower is better for that player); it
+        reaches the networks through its closure and draws its own noise
+        (``torch.randn(..., device=x.device)``, seeded by the loop). A loss that
+        only needs another player's output should ``detach()`` it.
+    data : array or tensor (n, ...), or tuple of them
+        The real (normal) training samples, as in :func:`fit_model`.
+    n_epochs, batch_size, drop_last, random_state, device, progress, desc
+        As in :func:`fit_model`.
+    lr : float or dict name -> float, default 2e-4
+        Learning rate, one for all players or one per player.
+    betas : (float, float), default (0.5, 0.999)
+        Adam's moment coefficients; :math:`\beta_1 = 0.5` (DCGAN's choice) damps
+        the oscillations of the game.
+    weight_decay : float, default 0
+        L2 penalty on every player's weights.
+
+    Returns
+    -------
+    History
+        ``losses[name]``: the player's mean loss in each epoch; ``n_steps``
+        counts mini-batches (every player stepped once in each).
+
+    Raises
+    ------
+    ValueError
+        Bad players, empty data, bad hyper-parameters.
+    FloatingPointError
+        A player's loss became NaN or infinite (the message names the player
+        and the epoch).
+
+    Examples
+    --------
+    A one-dimensional GAN: the generator :math:`\mathcal G(z) = a z + b` learns to
+    shift and scale :math:`z \sim N(0, 1)` until the discriminator cannot tell its
+    samples from data drawn from :math:`N(3, 0.5^2)`.
+
+    >>> import numpy as np, torch
+    >>> import torch.nn.functional as F
+    >>> real = np.random.default_rng(0).normal(3.0, 0.5, size=(512, 1)).astype(np.float32)
+    >>> with seeded(0):
+    ...     G = torch.nn.Linear(1, 1)
+    ...     D = torch.nn.Sequential(torch.nn.Linear(1, 16), torch.nn.LeakyReLU(0.2), torch.nn.Linear(16, 1))
+    >>> def d_loss(x):
+    ...     fake = G(torch.randn_like(x)).detach()
+    ...     return (F.binary_cross_entropy_with_logits(D(x), torch.ones_like(x))
+    ...             + F.binary_cross_entropy_with_logits(D(fake), torch.zeros_like(x)))
+    >>> def g_loss(x):
+    ...     return F.binary_cross_entropy_with_logits(D(G(torch.randn_like(x))), torch.ones_like(x))
+    >>> h = fit_adversarial({"discriminator": (D, d_loss), "generator": (G, g_loss)}, real,
+    ...                     n_epochs=150, batch_size=64, lr=5e-3, progress=False, device="cpu")
+    >>> sorted(h.losses), h.n_epochs, h.n_steps
+    (['discriminator', 'generator'], 150, 1200)
+    >>> with torch.no_grad():
+    ...     samples = G(torch.randn(4000, 1)).numpy()
+    >>> bool(abs(samples.mean() - 3.0) < 0.3)
+    True
+    """
+    if not isinstance(players, dict) or not players:
+        raise ValueError(f"players must be a non-empty dict name -> (modules, loss_fn), got {players!r}")
+    n_epochs = _check_int(n_epochs, "n_epochs")
+    batch_size = _check_int(batch_size, "batch_size")
+    weight_decay = _check_real(weight_decay, "weight_decay", positive=False)
+    try:
+        betas = tuple(float(b) for b in betas)
+    except TypeError:
+        betas = ()
+    if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    rates = dict(lr) if isinstance(lr, dict) else {name: lr for name in players}
+    if set(rates) != set(players):
+        raise ValueError(f"lr must be a number or a dict with one rate per player {list(players)}, "
+                         f"got keys {list(rates)}")
+    _check_seed(random_state)
+    tensors = _as_tensors(data, "data")
+    dev = resolve_device(device)
+
+    entries, seen = [], set()
+    for name, spec in players.items():
+        if not (isinstance(spec, tuple) and len(spec) == 2):
+            raise ValueError(f"players[{name!r}] must be a pair (modules, loss_fn), got {spec!r}")
+        modules, loss_fn = spec
+        modules = (modules,) if isinstance(modules, torch.nn.Module) else tuple(modules)
+        if not modules or not all(isinstance(m, torch.nn.Module) for m in modules):
+            raise TypeError(f"players[{name!r}]: modules must be a torch.nn.Module or a tuple of them")
+        if not callable(loss_fn):
+            raise TypeError(f"players[{name!r}]: loss_fn must be callable as loss_fn(*batch), got {loss_fn!r}")
+        params = [p for m in modules for p in m.parameters() if p.requires_grad]
+        if not params:
+            raise ValueError(f"players[{name!r}] has no trainable parameters")
+        if seen & {id(p) for p in params}:
+            raise ValueError(f"players[{name!r}] shares parameters with an earlier player: "
+                             "each network belongs to one player")
+        seen |= {id(p) for p in params}
+        rate = _check_real(rates[name], f"lr[{name!r}]", positive=True)
+        for m in modules:
+            m.to(dev)
+        opt = torch.optim.Adam(params, lr=rate, betas=betas, weight_decay=weight_decay)
+        entries.append(_Player(str(name), modules, opt, _player_loss(loss_fn, name), rate))
+    return _train(entries, tensors, n_epochs=n_epochs, batch_size=batch_size, drop_last=drop_last,
+                  random_state=int(random_state), dev=dev, progress=progress, desc=desc)
+
+
+@dataclass
+class _Player:
+    """One optimiser and its loss: ``name`` None for :func:`fit_model`'s single player."""
+
+    name: str | None
+    modules: tuple
+    optimizer: torch.optim.Optimizer
+    loss: object  # callable(batch) -> scalar tensor
+    lr: float
+
+
+def _check_seed(random_state):
+    if not isinstance(random_state, numbers.Integral) or isinstance(random_state, bool):
+        raise TypeError(f"random_state must be an integer, got {random_state!r}")
+
+
+def _player_loss(loss_fn, name):
+    """``batch -> loss_fn(*batch)``, checked to be a scalar tensor."""
+    def loss(batch):
+        return _scalar(loss_fn(*batch), name)
+    return loss
+
+
+def _scalar(loss, name):
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise TypeError(
+            f"the loss_fn of player {name!r} must return a scalar torch tensor, got "
+            f"{type(loss).__name__}{tuple(loss.shape) if isinstance(loss, torch.Tensor) else ''}"
+        )
+    return loss.reshape(())
+
+
+def _train(players, tensors, *, n_epochs, batch_size, drop_last, random_state, dev, progress, desc,
+           validate=None):
+    """The loop itself, shared by :func:`fit_model` (one player) and :func:`fit_adversarial`.
+
+    Every epoch draws a permutation of the samples (seeded numpy generator); every
+    mini-batch is moved to ``dev`` and each player, in turn, computes its loss,
+    checks that it is finite, and takes one step of its optimiser. The torch
+    random numbers drawn by the losses come from a generator seeded with
+    ``random_state`` (:func:`seeded`). All networks are in train mode during
+    training and in eval mode at the end, also after an error.
+    """
+    from tqdm.auto import tqdm
+
+    n = tensors[0].shape[0]
+    batch_size = min(batch_size, n)
+    rng = np.random.default_rng(random_state)
+    modules = [m for p in players for m in p.modules]
+    single = len(players) == 1 and players[0].name is None
     history = History()
+    if not single:
+        history.losses = {p.name: [] for p in players}
     start = time.perf_counter()
     try:
-        with seeded(int(random_state), dev):
+        with seeded(random_state, dev):
             bar = tqdm(range(n_epochs), desc=desc, disable=not progress, leave=False)
             for epoch in bar:
-                model.train()
+                for m in modules:
+                    m.train()
                 order = torch.as_tensor(rng.permutation(n))
-                total, count = 0.0, 0
+                totals, count = [0.0] * len(players), 0
                 for s in range(0, n, batch_size):
                     idx = order[s : s + batch_size]
                     if drop_last and len(idx) < batch_size:
                         break
                     batch = [t[idx].to(dev, non_blocking=True) for t in tensors]
-                    loss = _batch_loss(model, loss_fn, batch)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(
-                            f"the training loss is {loss.item()} at epoch {epoch + 1} "
-                            f"(step {history.n_steps + 1}); lower lr (now {lr:g}) or check the data"
-                        )
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
+                    for k, player in enumerate(players):
+                        loss = player.loss(batch)
+                        if not torch.isfinite(loss):
+                            what = "training loss" if single else f"loss of the {player.name}"
+                            raise FloatingPointError(
+                                f"the {what} is {loss.item()} at epoch {epoch + 1} "
+                                f"(step {history.n_steps + 1}); lower lr (now {player.lr:g}) or check the data"
+                            )
+                        player.optimizer.zero_grad(set_to_none=True)
+                        loss.backward()
+                        player.optimizer.step()
+                        totals[k] += loss.item() * len(idx)
                     history.n_steps += 1
-                    total += loss.item() * len(idx)
                     count += len(idx)
-                history.loss.append(total / count)
-                postfix = {"loss": f"{history.loss[-1]:.4g}"}
-                if val is not None:
-                    history.val_loss.append(_mean_loss(model, loss_fn, val, batch_size, dev))
+                if single:
+                    history.loss.append(totals[0] / count)
+                    postfix = {"loss": f"{history.loss[-1]:.4g}"}
+                else:
+                    postfix = {}
+                    for player, total in zip(players, totals):
+                        history.losses[player.name].append(total / count)
+                        postfix[player.name] = f"{total / count:.4g}"
+                if validate is not None:
+                    history.val_loss.append(validate())
                     if not np.isfinite(history.val_loss[-1]):
                         raise FloatingPointError(
                             f"the validation loss is {history.val_loss[-1]} at epoch {epoch + 1}"
@@ -374,7 +594,8 @@ def fit_model(
                 bar.set_postfix(postfix)
             bar.close()
     finally:
-        model.eval()
+        for m in modules:
+            m.eval()
         history.seconds = time.perf_counter() - start
     return history
 
