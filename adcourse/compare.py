@@ -22,20 +22,35 @@ A book's main comparison on several data sets runs on several data seeds
 deviation over the seeds), and :meth:`SeedTable.clearly_better` says whether a
 difference is larger than that spread, the only kind of difference the text may
 draw a conclusion from.
+
+**Results shared between chapters.** A chapter that computed a table saves it with
+one line, ``save_results("ch05-nanofibres", table)``; the closing chapter reads it
+back with :func:`load_results` (or :func:`cached`, which computes what is missing)
+instead of training everything again. The results are kept per *version of the
+sources* (the package and the book's chapters): a change to either makes the old
+results invisible, so a chapter never shows numbers of an older version.
+:func:`result_rows` turns any table into uniform rows (method, data set, measure,
+mean, spread, times) for a benchmark on one page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import os
+import pickle
+import shutil
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from adcourse import metrics
 from adcourse.validation import check_vectors
 
-__all__ = ["External", "compare", "compare_seeds", "Table", "SeedTable", "one_class", "OneClassTable"]
+__all__ = ["External", "compare", "compare_seeds", "Table", "SeedTable", "one_class", "OneClassTable",
+           "save_results", "load_results", "cached", "results_folder", "result_rows"]
 
 _LABELS = {"auroc": "AUROC", "image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pro": "PRO"}
 
@@ -523,3 +538,145 @@ class SeedTable:
                 f"data seeds ({', '.join(map(str, self.seeds))}); bold: highest mean of the column; "
                 "time: fit + score, summed over the data sets, mean over the seeds.</small></p>")
         return f'<div class="adc-table-scroll" style="overflow-x: auto">{table}</div>{note}'
+
+
+# --------------------------------------------------------------------------- #
+# results shared between chapters
+# --------------------------------------------------------------------------- #
+#: environment variable naming the results folder (default: ``_build/results`` under the working directory)
+RESULTS_ENV = "ADCOURSE_RESULTS"
+
+
+def results_folder():
+    """Where :func:`save_results` keeps tables: ``$ADCOURSE_RESULTS``, else ``./_build/results``.
+
+    A chapter runs in the ``book/`` folder, so by default the results land in
+    ``book/_build/results`` next to the built HTML (ignored by git).
+    """
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env) if env else Path.cwd() / "_build" / "results"
+
+
+def _sources_fingerprint(folder):
+    """SHA-1 of the package's ``.py`` files and of the book chapters (``*.md`` of the book folder).
+
+    The book folder is the parent of ``_build`` when ``folder`` is ``<book>/_build/results``
+    (the default); with another folder only the package counts.
+    """
+    import adcourse
+
+    digest = hashlib.sha1()
+    package = Path(adcourse.__file__).resolve().parent
+    files = sorted(package.rglob("*.py"))
+    folder = Path(folder).resolve()
+    if folder.parent.name == "_build":
+        files += sorted(folder.parent.parent.glob("*.md"))
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _check_name(name):
+    if not isinstance(name, str) or not name or any(c in name for c in "/\\:") or name.startswith("."):
+        raise ValueError(f"name must be a non-empty file-name-like string (no '/', '\\', ':'), got {name!r}")
+    return name
+
+
+def save_results(name, table, folder=None):
+    """Save a computed table under ``name`` for later chapters; return the table unchanged.
+
+    One line at the end of a chapter's computation:
+    ``table = save_results("ch08-digits", one_class(...))``. Any picklable object
+    works (:class:`Table`, :class:`SeedTable`, :class:`OneClassTable`, a DataFrame).
+    It is stored under the fingerprint of the current sources (see the module
+    docstring); results of other fingerprints are removed.
+
+    Parameters
+    ----------
+    name : str
+        Key, e.g. ``"ch05-nanofibres"`` (chapter and data set).
+    table : object
+    folder : path, optional
+        Default :func:`results_folder`.
+    """
+    folder = Path(folder) if folder is not None else results_folder()
+    version = _sources_fingerprint(folder)
+    target = folder / version
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = target / f".{_check_name(name)}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        pickle.dump(table, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, target / f"{name}.pkl")
+    for old in folder.iterdir():
+        if old.is_dir() and old.name != version:
+            shutil.rmtree(old, ignore_errors=True)
+    return table
+
+
+def load_results(name, folder=None):
+    """The table saved under ``name`` by the current sources, or None if there is none."""
+    folder = Path(folder) if folder is not None else results_folder()
+    path = folder / _sources_fingerprint(folder) / f"{_check_name(name)}.pkl"
+    if not path.exists():
+        return None
+    with open(path, "rb") as fh:
+        return pickle.load(fh)
+
+
+def cached(name, compute, folder=None):
+    """:func:`load_results` of ``name``, or ``compute()`` saved with :func:`save_results`.
+
+    Returns ``(table, reused)``: ``reused`` is True when the table came from the
+    results folder (computed earlier by a chapter of this version of the book).
+    """
+    table = load_results(name, folder)
+    if table is not None:
+        return table, True
+    return save_results(name, compute(), folder), False
+
+
+def result_rows(table, source=""):
+    """Uniform rows of any results table, for a benchmark of many methods on one page.
+
+    Every row is a dict ``method, dataset, measure, mean, spread, n_seeds, fit_s,
+    score_s, source``: one per (method, data set, quality measure). ``spread`` is
+    the standard deviation over the seeds (NaN for a single seed); ``fit_s`` and
+    ``score_s`` are seconds per run (one fit, one scoring of the test set), averaged
+    over seeds (and classes); a :class:`OneClassTable` records fit + score together,
+    given as ``fit_s`` with ``score_s`` NaN.
+
+    Parameters
+    ----------
+    table : Table, SeedTable or OneClassTable
+    source : str
+        Where the numbers come from (e.g. "chapter 5"), copied to every row.
+    """
+    rows = []
+    if isinstance(table, OneClassTable):
+        for m in table.methods:
+            i = table._index(m)
+            ok = np.isfinite(table.auroc[i])
+            rows.append(dict(method=m, dataset="digits one-class", measure="image_auroc", mean=table.mean(m),
+                             spread=table.spread(m) if len(table.seeds) > 1 else np.nan, n_seeds=len(table.seeds),
+                             fit_s=float(table.seconds[i][ok].mean()) if ok.any() else np.nan, score_s=np.nan,
+                             source=source))
+        return rows
+    tables = table.tables if isinstance(table, SeedTable) else [table]
+    if not all(isinstance(t, Table) for t in tables):
+        raise TypeError(f"table must be a Table, SeedTable or OneClassTable, got {type(table).__name__}")
+    methods = list(dict.fromkeys(m for t in tables for m in t.methods))
+    datasets = list(dict.fromkeys(d for t in tables for d in t.datasets))
+    for m in methods:
+        for d in datasets:
+            found = [r for t in tables for r in t.rows if r["method"] == m and r["dataset"] == d and not r.get("error")]
+            if not found:
+                continue
+            times = {k: float(np.mean([r.get(k) if r.get(k) is not None else np.nan for r in found]))
+                     for k in ("fit_s", "score_s")}
+            for measure in tables[0].measures:
+                values = np.array([r[measure] for r in found], dtype=float)
+                rows.append(dict(method=m, dataset=d, measure=measure, mean=float(values.mean()),
+                                 spread=float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                                 n_seeds=len(values), source=source, **times))
+    return rows

@@ -214,3 +214,81 @@ def test_clearly_better_needs_a_difference_larger_than_the_spread():
     with pytest.raises(AssertionError, match=r"0\.900 ± 0\.050 vs 0\.860 ± 0\.020"):
         close.assert_better("A", "B", "d", "auroc")
     assert close.best("d", "auroc") == "A"
+
+
+# --------------------------------------------------------------------------- #
+# results shared between chapters
+# --------------------------------------------------------------------------- #
+def _two_seed_table():
+    from adcourse.compare import SeedTable, Table
+
+    def rows(a, b):
+        return Table([{"method": "A", "dataset": "d", "image_auroc": a, "pixel_auroc": a - 0.1, "pro": 0.5,
+                       "fit_s": 1.0, "score_s": 0.5},
+                      {"method": "B", "dataset": "d", "error": "ValueError: boom"}],
+                     measures=("image_auroc", "pixel_auroc", "pro"))
+
+    return SeedTable([rows(0.9, 0), rows(0.8, 0)], seeds=[0, 1])
+
+
+def test_save_load_cached_and_invalidation(tmp_path, monkeypatch):
+    import adcourse.compare as cmp
+
+    table = _two_seed_table()
+    assert cmp.load_results("ch99-x", folder=tmp_path) is None
+    assert cmp.save_results("ch99-x", table, folder=tmp_path) is table
+    back = cmp.load_results("ch99-x", folder=tmp_path)
+    assert isinstance(back, cmp.SeedTable) and back.text("A", "d", "image_auroc") == table.text("A", "d", "image_auroc")
+    calls = []
+    got, reused = cmp.cached("ch99-x", lambda: calls.append(1) or table, folder=tmp_path)
+    assert reused and not calls and got.seeds == [0, 1]
+    got, reused = cmp.cached("ch99-y", lambda: calls.append(1) or "computed", folder=tmp_path)
+    assert not reused and calls == [1] and got == "computed"
+    assert cmp.load_results("ch99-y", folder=tmp_path) == "computed"
+    # other sources, other results: an old table is never shown
+    monkeypatch.setattr(cmp, "_sources_fingerprint", lambda folder: "another-version")
+    assert cmp.load_results("ch99-x", folder=tmp_path) is None
+    cmp.save_results("ch99-z", 1, folder=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["another-version"]  # the stale version is removed
+    for bad in ("", "a/b", "..", ".hidden", 3):
+        with pytest.raises(ValueError, match="name must be"):
+            cmp.save_results(bad, table, folder=tmp_path)
+
+
+def test_default_results_folder_and_fingerprint(tmp_path, monkeypatch):
+    import adcourse.compare as cmp
+
+    monkeypatch.delenv(cmp.RESULTS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cmp.results_folder() == tmp_path / "_build" / "results"
+    monkeypatch.setenv(cmp.RESULTS_ENV, str(tmp_path / "elsewhere"))
+    assert cmp.results_folder() == tmp_path / "elsewhere"
+    # the book's chapters count when the folder is <book>/_build/results
+    (tmp_path / "01-a.md").write_text("one")
+    before = cmp._sources_fingerprint(tmp_path / "_build" / "results")
+    assert cmp._sources_fingerprint(tmp_path / "elsewhere") != before
+    (tmp_path / "01-a.md").write_text("two")
+    assert cmp._sources_fingerprint(tmp_path / "_build" / "results") != before
+
+
+def test_result_rows_of_every_table_kind():
+    from adcourse.compare import OneClassTable, result_rows
+    from adcourse.data import load_digits_oneclass
+    from adcourse.vectors.distance import KNNDetector
+
+    rows = result_rows(_two_seed_table(), source="chapter 99")
+    assert [(r["method"], r["measure"]) for r in rows] == [("A", "image_auroc"), ("A", "pixel_auroc"), ("A", "pro")]
+    assert rows[0]["mean"] == pytest.approx(0.85) and rows[0]["spread"] == pytest.approx(np.std([0.9, 0.8], ddof=1))
+    assert rows[0]["fit_s"] == 1.0 and rows[0]["score_s"] == 0.5 and rows[0]["n_seeds"] == 2
+    assert rows[0]["source"] == "chapter 99"
+    single = result_rows(_two_seed_table().tables[0])
+    assert single[0]["n_seeds"] == 1 and np.isnan(single[0]["spread"])
+    from adcourse.compare import one_class
+
+    oc = one_class({"kNN": KNNDetector}, load_digits_oneclass, classes=[0, 1], seeds=[0, 1])
+    assert isinstance(oc, OneClassTable)
+    (row,) = result_rows(oc)
+    assert row["dataset"] == "digits one-class" and row["mean"] == pytest.approx(oc.mean("kNN"))
+    assert row["spread"] == pytest.approx(oc.spread("kNN")) and row["fit_s"] > 0
+    with pytest.raises(TypeError, match="SeedTable or OneClassTable"):
+        result_rows({"a": 1})
