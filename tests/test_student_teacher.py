@@ -44,8 +44,9 @@ class BlockTeacher:
         return np.stack([blocks.mean(axis=(2, 4)), blocks.std(axis=(2, 4))], axis=1)
 
 
-FAST = {"n_students": 2, "n_epochs": 3, "batch_size": 4, "sigma": 1.0, "progress": False,
-        "device": "cpu"}
+# small and fast: whole 32-px images (no crops), a few epochs
+FAST = {"n_students": 2, "n_epochs": 3, "batch_size": 4, "crop_size": None, "sigma": 1.0,
+        "progress": False, "device": "cpu"}
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +111,60 @@ def test_student_net_output_grid():
         out = net(torch.zeros(2, 1, size, size))
         side = -(-size // 2**n_down)
         assert out.shape == (2, 7, side, side)
+
+
+@pytest.mark.parametrize("n_down, n_context", [(0, 0), (0, 1), (1, 1), (2, 0), (2, 1), (2, 2), (3, 0)])
+def test_student_receptive_field_is_the_support_of_the_gradient(n_down, n_context):
+    # the input pixels that can change the central output location span receptive_field
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = StudentNet(1, 5, n_down, n_context=n_context).double()
+    x = torch.rand(1, 1, 256, 256, dtype=torch.float64, requires_grad=True)
+    y = net(x)
+    y[0, :, y.shape[-2] // 2, y.shape[-1] // 2].sum().backward()
+    rows = np.flatnonzero((x.grad[0, 0] != 0).any(dim=1).numpy())
+    assert rows[-1] - rows[0] + 1 == net.receptive_field == StudentNet.receptive_field_of(n_down, n_context)
+
+
+def test_students_match_the_teachers_receptive_field():
+    # the course backbone: layer1 + layer2 (layer2's 39 px, plus one layer2 cell of bilinear
+    # upsampling) and layer2 alone (39 px; stride 8)
+    train, _ = _textures(4, size=64, seed=0)
+    stack = StudentTeacher(FeatureExtractor("course", layers=("layer1", "layer2"), device="cpu"),
+                           **{**FAST, "n_students": 1, "n_epochs": 1}).fit(train)
+    assert stack.teacher_receptive_field_ == 48 and stack.n_down_ == 2
+    assert stack.students_[0].receptive_field == 51  # one context stage (19 px without, 107 with two)
+    deep = StudentTeacher(FeatureExtractor("course", layers=("layer2",), device="cpu"),
+                          **{**FAST, "n_students": 1, "n_epochs": 1}).fit(train)
+    assert deep.teacher_receptive_field_ == 40 and deep.n_down_ == 3
+    assert deep.students_[0].receptive_field == 43  # no context stage needed
+    # the toy teacher sees its own 4 x 4 block only
+    toy = StudentTeacher(BlockTeacher(), **{**FAST, "n_students": 1, "n_epochs": 1}).fit(train)
+    assert toy.teacher_receptive_field_ == 4 and toy.students_[0].receptive_field == 19
+
+
+def test_students_train_on_random_crops(teacher):
+    from adcourse.protocol import random_crops
+
+    train, _ = _textures(6, seed=0)
+    det = StudentTeacher(teacher, **{**FAST, "crop_size": 16, "n_crops": 10, "n_epochs": 2}).fit(train)
+    assert det.feature_shape_ == (32, 4, 4)  # the teacher's map of a 16 x 16 crop
+    assert det.histories_[0].n_steps == 2 * 3  # ceil(10 crops / 4 per batch) steps per epoch
+    # the crops: drawn from S (after the split) with the generator of the split
+    rng = np.random.default_rng(0)
+    val = np.sort(rng.permutation(6)[:2])
+    crops = random_crops(np.delete(train, val, axis=0), 10, 16, random_state=rng)
+    assert det.val_index_.tolist() == val.tolist()
+    raw = teacher.embed(crops).astype(np.float64)
+    np.testing.assert_allclose(det.teacher_mean_, raw.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+    # whole images are scored, and e, v are normalised on the whole validation images
+    e, v = det.normalized_scores(train[det.val_index_])
+    assert e.shape == (2, 8, 8) and e.mean() == pytest.approx(0, abs=1e-6)
+    # a crop larger than the images: the whole images
+    whole = StudentTeacher(teacher, **{**FAST, "crop_size": 64, "n_crops": 4, "n_epochs": 1}).fit(train)
+    assert whole.feature_shape_ == (32, 8, 8) and whole.histories_[0].n_steps == 1
+    with pytest.raises(ValueError, match="crop_size"):
+        StudentTeacher(teacher, **{**FAST, "crop_size": 1}).fit(train)
 
 
 # --------------------------------------------------------------------------- the detector
@@ -210,7 +265,7 @@ def test_toy_teacher_rgb_images_and_a_single_student():
     rgb = np.repeat(_textures(5, seed=0)[0][:, None], 3, axis=1)
     det = StudentTeacher(BlockTeacher(), **{**FAST, "n_students": 1}).fit(rgb)
     assert det.feature_shape_ == (2, 8, 8)
-    assert det.students_[0].body[0].in_channels == 3
+    assert det.students_[0].stages[0][0].in_channels == 3
     e, v = det.normalized_scores(rgb[:2])
     assert np.all(v == 0) and det.v_std_ == 0  # one student: no uncertainty term
     assert det.anomaly_map(rgb[:2]).shape == (2, 32, 32)

@@ -293,3 +293,29 @@ def test_adversarial_errors():
         fit_adversarial({"d": (D, lambda xb: D(xb))}, x, **kw)
     with pytest.raises(ValueError, match="empty"):
         fit_adversarial(players, x[:0], **kw)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    # record the learning rate the optimizer uses at each step
+    seen = []
+
+    class Recorder(torch.optim.SGD):
+        def __init__(self, params, lr, weight_decay=0.0):
+            super().__init__(params, lr=lr, weight_decay=weight_decay)
+
+        def step(self, closure=None):
+            seen.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    _, hist = _fit(optimizer=Recorder, schedule="cosine", lr=0.1, n_epochs=5, batch_size=16)  # 20 steps
+    T, warm = 20, 2  # warm-up over ceil(T / 10) steps
+    expected = [0.1 * t / warm if t <= warm else 0.05 * (1 + np.cos(np.pi * (t - warm) / (T - warm)))
+                for t in range(1, T + 1)]
+    np.testing.assert_allclose(seen, expected, atol=1e-12)
+    assert hist.n_steps == T and seen[warm - 1] == pytest.approx(0.1) and seen[-1] == pytest.approx(0.0)
+    # the default is a constant rate, as before
+    seen.clear()
+    _fit(optimizer=Recorder, lr=0.1, n_epochs=2, batch_size=16)
+    assert seen == [0.1] * 8
+    with pytest.raises(ValueError, match="schedule"):
+        _fit(schedule="linear")

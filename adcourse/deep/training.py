@@ -65,6 +65,7 @@ Fit a straight line :math:`y = 2x - 1` with a one-neuron network:
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 import time
 from dataclasses import dataclass, field
@@ -272,6 +273,7 @@ def fit_model(
     lr=1e-3,
     weight_decay=0.0,
     optimizer="adam",
+    schedule="constant",
     val_data=None,
     drop_last=False,
     random_state=0,
@@ -279,7 +281,7 @@ def fit_model(
     progress=True,
     desc="training",
 ):
-    """Train ``model`` in place by mini-batch gradient descent on ``loss_fn``; return a :class:`History`.
+    r"""Train ``model`` in place by mini-batch gradient descent on ``loss_fn``; return a :class:`History`.
 
     Parameters
     ----------
@@ -305,6 +307,19 @@ def fit_model(
         L2 penalty on the weights (decoupled with ``"adamw"``).
     optimizer : {"adam", "adamw", "sgd"} or torch.optim class, default "adam"
         ``"sgd"`` uses momentum 0.9.
+    schedule : {"constant", "cosine"}, default "constant"
+        Learning rate along the :math:`T` steps of the training. ``"cosine"``:
+        a linear warm-up over the first :math:`T_w = \lceil T/10 \rceil` steps,
+        then a half cosine down to 0,
+
+        .. math::
+
+            \eta_t = \eta\,\frac{t}{T_w}\ (t \le T_w), \qquad
+            \eta_t = \frac{\eta}{2}\Big(1 + \cos\frac{\pi (t - T_w)}{T - T_w}\Big)\ (t > T_w),
+
+        for step :math:`t = 1, \dots, T`: the warm-up lets a large peak rate
+        :math:`\eta` (``lr``) start without diverging, and the decay settles the
+        weights at the end of a short training.
     val_data : same structure as ``data``, optional
         Validation data: their mean loss is recorded after each epoch in
         ``History.val_loss`` (eval mode, no gradients).
@@ -344,13 +359,16 @@ def fit_model(
         raise ValueError(f"val_data must hold {len(tensors)} array(s) like data, got {len(val)}")
     dev = resolve_device(device)
 
+    n, val_batch = tensors[0].shape[0], min(batch_size, tensors[0].shape[0])
+    rate = _schedule(schedule, n_epochs * (n // val_batch if drop_last else -(-n // val_batch)))
+
     model.to(dev)
     opt = _make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad], lr, weight_decay)
     player = _Player(None, (model,), opt, lambda batch: _batch_loss(model, loss_fn, batch), lr)
-    val_batch = min(batch_size, tensors[0].shape[0])
     validate = None if val is None else (lambda: _mean_loss(model, loss_fn, val, val_batch, dev))
     return _train([player], tensors, n_epochs=n_epochs, batch_size=batch_size, drop_last=drop_last,
-                  random_state=int(random_state), dev=dev, progress=progress, desc=desc, validate=validate)
+                  random_state=int(random_state), dev=dev, progress=progress, desc=desc, validate=validate,
+                  rate=rate)
 
 
 def fit_adversarial(
@@ -527,8 +545,24 @@ def _scalar(loss, name):
     return loss.reshape(())
 
 
+def _schedule(name, total_steps):
+    """The factor ``rate(t)`` of the learning rate at step t = 1..total_steps (see ``fit_model``)."""
+    if name == "constant":
+        return None
+    if name != "cosine":
+        raise ValueError(f"schedule must be 'constant' or 'cosine', got {name!r}")
+    warm = max(1, math.ceil(total_steps / 10))
+
+    def rate(t):
+        if t <= warm:
+            return t / warm
+        return 0.5 * (1.0 + math.cos(math.pi * (t - warm) / max(total_steps - warm, 1)))
+
+    return rate
+
+
 def _train(players, tensors, *, n_epochs, batch_size, drop_last, random_state, dev, progress, desc,
-           validate=None):
+           validate=None, rate=None):
     """The loop itself, shared by :func:`fit_model` (one player) and :func:`fit_adversarial`.
 
     Every epoch draws a permutation of the samples (seeded numpy generator); every
@@ -572,6 +606,9 @@ def _train(players, tensors, *, n_epochs, batch_size, drop_last, random_state, d
                             )
                         player.optimizer.zero_grad(set_to_none=True)
                         loss.backward()
+                        if rate is not None:  # the scheduled rate of this step (t = n_steps + 1)
+                            for group in player.optimizer.param_groups:
+                                group["lr"] = player.lr * rate(history.n_steps + 1)
                         player.optimizer.step()
                         totals[k] += loss.item() * len(idx)
                     history.n_steps += 1
