@@ -109,3 +109,34 @@ def test_allowed_things_stay_allowed():
 def test_too_much_code_is_not_read():
     got = _violations("x = 1\n" * 400_000)
     assert got["task-1"] == "not accepted: the notebook holds 2400 kB of code (at most 2000 kB are read)"
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("roc_points = lambda s, y: metrics.roc_curve(s, y)[:2]", True),
+    ("f = metrics.roc_curve\n\ndef roc_points(s, y):\n    return f(s, y)[:2]", True),
+    ("class R:\n    def __call__(self, s, y):\n        return mm.roc_curve(s, y)[:2]\n\nroc_points = R()", True),
+    ("def roc_points(s, y, f=metrics.roc_curve):\n    return f(s, y)[:2]", True),
+    ("for roc_points in [metrics.roc_curve]:\n    pass", True),
+    ("from adcourse.metrics import roc_curve as roc_points", True),
+    ("def roc_points(s, y):\n    global metrics\n    return metrics.roc_curve(s, y)[:2]", True),
+    ("def roc_points(s, y):\n    import adcourse.metrics as m\n    return m.roc_curve(s, y)[:2]", True),
+    ("if True:\n    def roc_points(s, y):\n        return metrics.roc_curve(s, y)", True),
+    ("try:\n    roc_points = metrics.roc_curve\nexcept Exception:\n    pass", True),
+    ("from adcourse import metrics as np\n\ndef roc_points(s, y):\n    return np.roc_curve(s, y)", True),
+    # local names that happen to be called like an import are local
+    ("class R:\n    def __call__(self, metrics, y):\n        return metrics.x\n\nroc_points = R()", False),
+    ("def roc_points(metrics, y):\n    return metrics.sum(y)", False),
+    ("def roc_points(s, y):\n    metrics = np\n    return [metrics.sort(v) for v in s]", False),
+    ("def roc_points(s, y):\n    return sorted(s, key=lambda metrics: metrics.x)", False),
+])
+def test_the_ways_to_reach_a_function(code, flagged):
+    cells = [("cell 1", "import numpy as np\nfrom adcourse import metrics\nfrom adcourse import metrics as mm"),
+             ("cell 2", code)]
+    got = policy.violations(EX1, cells)
+    assert ("task-2" in got) == flagged, got.get("task-2")
+
+
+def test_a_single_name_may_be_allowed_through_its_module():
+    cells = [("cell 1", "from adcourse.vectors import domain"),
+             ("cell 2", "def choose_nu(X_train, X_val, t, grid):\n    return domain.OneClassSVMDetector(nu=0.1)")]
+    assert policy.violations("02-random-vectors", cells) == {}

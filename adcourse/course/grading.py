@@ -434,7 +434,8 @@ def prepare(nb, ref_nb, exercise=None, seeds=None, answers_path=ANSWERS):
             continue  # duplicates and checks unknown to the reference are dropped
         source = _neutralise(str(cell.get("source", "")))
         task = cell_task(cell)
-        new = nbformat.v4.new_code_cell(source, metadata={"adcourse": {"task": task}} if task else {})
+        meta = {"cell": position, **({"task": task} if task else {})}
+        new = nbformat.v4.new_code_cell(source, metadata={"adcourse": meta})
         kept.append(new)
         student.append((f"cell {position}", source))
     for task in checks:  # re-insert deleted checks
@@ -528,8 +529,9 @@ def _is_stop(result):
     return result.status == "failed" and (_TIMEOUT.search(head) is not None or _DIED in head)
 
 
-def _unanswered_reason(task, mapping, results, stopped):
-    """Why ``task`` has no answers, from nbval's report of its answer cell and the cells before."""
+def _unanswered_reason(task, mapping, results, stopped, labels=None):
+    """Why ``task`` has no answers, from nbval's report of its answer cell and the cells before
+    (``labels``: the names of the code cells, e.g. ``"cell 7"``, their place in the submission)."""
     index = next((i for i, (t, is_answer) in enumerate(mapping) if is_answer and t == task), None)
     if index is None:  # cannot happen: prepare() always inserts every answer cell
         return "no answer cell"
@@ -540,7 +542,7 @@ def _unanswered_reason(task, mapping, results, stopped):
     earlier = ""
     if stops:
         why = error_reason(results[stops[0]].text)
-        where = mapping[stops[0]][0] or f"cell {stops[0]}"
+        where = mapping[stops[0]][0] or (labels[stops[0]] if labels else f"cell {stops[0]}")
         earlier = (f"the kernel died in an earlier cell ({where})" if why.startswith("kernel died")
                    else f"an earlier cell ({where}) {why}")
     if res.status == "failed":
@@ -599,7 +601,12 @@ _NBVAL_ENV = {
 def _policy_reasons(exercise, student, tasks):
     from adcourse.course import policy
 
-    return policy.violations(exercise, student, tasks)
+    try:
+        return policy.violations(exercise, student, tasks)
+    except Exception as exc:  # noqa: BLE001 - a bug of the reader: refuse, and say whose it is
+        reason = clean_reason(f"grading error: the grader could not read the notebook's code "
+                              f"({type(exc).__name__}: {exc})")
+        return {t: reason for t in tasks}
 
 
 def grade_one(entry, solutions_dir=None, timeout=CELL_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
@@ -661,6 +668,7 @@ def _grade_notebook(nb, ref_nb, sub, tasks, entry, timeout, total_timeout, workd
     if result.stopped:
         sub.notes.append(f"the grader stopped the notebook: {result.stopped}")
     records = read_answers(result.files.get(ANSWERS) or b"", seeds)
+    labels = [f"cell {c.metadata.get('adcourse', {}).get('cell', '?')}" for c in prepared.cells]
     junit = parse_junit(result.files.get(JUNIT) or b"")
     if not result.files.get(JUNIT) and not result.stopped and not records:
         tail = " | ".join(result.log.strip().splitlines()[-3:])
@@ -680,7 +688,7 @@ def _grade_notebook(nb, ref_nb, sub, tasks, entry, timeout, total_timeout, workd
             out.append(TaskResult(task, passed, reason))
         else:
             out.append(TaskResult(task, False, _unanswered_reason(task, mapping, junit,
-                                                                  result.stopped)))
+                                                                  result.stopped, labels)))
     return out
 
 

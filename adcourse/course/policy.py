@@ -267,47 +267,75 @@ def _arg_names(args):
                             args.kwarg] if a is not None}
 
 
+def _stores(nodes):
+    """Names bound in ``nodes`` (assignments, loops, imports, nested definitions) and the names
+    declared ``global`` there."""
+    bound, declared = set(), set()
+    for node in nodes:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Global):
+                declared.update(sub.names)
+            elif isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                bound.add(sub.id)
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound.add(sub.name)
+            elif isinstance(sub, ast.ExceptHandler) and sub.name:
+                bound.add(sub.name)
+            elif isinstance(sub, (ast.Import, ast.ImportFrom)):
+                bound.update((a.asname or a.name).split(".")[0] for a in sub.names)
+    return bound, declared
+
+
+class _References(ast.NodeVisitor):
+    """The outermost name chains a definition reads (``metrics.roc_curve``, not ``metrics``),
+    minus the names local to the functions they appear in, and the imports inside it."""
+
+    def __init__(self):
+        self.chains, self.local = [], [set()]
+
+    def _function(self, node, body):
+        for part in [*getattr(node, "decorator_list", []), *node.args.defaults,
+                     *[d for d in node.args.kw_defaults if d is not None]]:
+            self.visit(part)
+        bound, declared = _stores(body)
+        self.local.append((self.local[-1] | _arg_names(node.args) | bound) - declared)
+        for part in body:
+            self.visit(part)
+        self.local.pop()
+
+    def visit_FunctionDef(self, node):
+        self._function(node, node.body)
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self._function(node, [node.body])
+
+    def visit_Attribute(self, node):
+        dotted = _dotted(node)
+        if dotted is None:
+            self.generic_visit(node)
+        elif dotted.split(".")[0] not in self.local[-1]:
+            self.chains.append((dotted, node.lineno))
+
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id not in self.local[-1]:
+            self.chains.append((node.id, node.lineno))
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self.chains.append((f"import:{alias.name}", node.lineno))
+
+    def visit_ImportFrom(self, node):
+        for alias in node.names:
+            self.chains.append((f"import:{node.module}.{alias.name}", node.lineno))
+
+
 def _function_refs(node):
-    """(names read, qualified-looking chains) inside a definition, local names excluded."""
-    local = set()
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-        local |= _arg_names(node.args)
-    body = node.body if isinstance(node.body, list) else [node.body]
-    globals_ = set()
-    for sub in ast.walk(ast.Module(body=body, type_ignores=[])):
-        if isinstance(sub, ast.Global):
-            globals_.update(sub.names)
-        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-            local.add(sub.id)
-        elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            local.add(sub.name)
-            if not isinstance(sub, ast.ClassDef):
-                local |= _arg_names(sub.args)
-        elif isinstance(sub, ast.Lambda):
-            local |= _arg_names(sub.args)
-        elif isinstance(sub, ast.ExceptHandler) and sub.name:
-            local.add(sub.name)
-        elif isinstance(sub, (ast.Import, ast.ImportFrom)):
-            for alias in sub.names:
-                local.discard(alias.asname or alias.name.split(".")[0])
-    local -= globals_
-    chains, names = [], set()
-    whole = [node] if isinstance(node, ast.ClassDef) else [*getattr(node, "decorator_list", []), *body]
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-        whole += [d for d in node.args.defaults + node.args.kw_defaults if d is not None]
-    for part in whole:
-        for sub in ast.walk(part):
-            if isinstance(sub, (ast.Attribute, ast.Name)) and isinstance(getattr(sub, "ctx", None), ast.Load):
-                dotted = _dotted(sub)
-                if dotted and dotted.split(".")[0] not in local:
-                    chains.append((dotted, sub.lineno))
-                    names.add(dotted.split(".")[0])
-            elif isinstance(sub, (ast.Import, ast.ImportFrom)):  # imports inside the function
-                module = sub.module if isinstance(sub, ast.ImportFrom) else None
-                for alias in sub.names:
-                    q = f"{module}.{alias.name}" if module else alias.name
-                    chains.append((f"import:{q}", sub.lineno))
-    return names, chains
+    """(root names, [(chain, line)]) that a definition reads (see :class:`_References`)."""
+    refs = _References()
+    refs.visit(node)
+    return {c.split(".")[0] for c, _ in refs.chains}, refs.chains
 
 
 def analyse(cells):

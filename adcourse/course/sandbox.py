@@ -443,7 +443,7 @@ class Sandbox:
         self.isolation, self.limits, self.slot = isolation, limits, slot
         self.uid = _uid_for(slot) if isolation.separate_uid else None
         self.fontlist = fontlist
-        self.host = Path(tempfile.mkdtemp(prefix="adcourse-grade-"))
+        self.host = Path(tempfile.mkdtemp(prefix=f"adcourse-grade-{os.getpid()}-"))
         os.chmod(self.host, 0o711)
         self.host_out = self.host / "out"
         self.host_out.mkdir(mode=0o700)
