@@ -154,18 +154,24 @@ def init_center(features, eps=0.1):
 def radius_from_distances(distances, nu):
     r"""The soft-boundary radius :math:`R`: the :math:`(1-\nu)`-quantile of the distances.
 
-    ``distances`` are :math:`\lVert\psi_\theta(\mathbf{s}_n)-\mathbf{c}\rVert` (not squared);
-    the quantile uses numpy's default linear interpolation, as the reference code. At
-    most a fraction :math:`\nu` of the distances exceed :math:`R`.
+    ``distances`` are :math:`d_n = \lVert\psi_\theta(\mathbf{s}_n)-\mathbf{c}\rVert` (squared
+    distances give :math:`R^2`: the quantile commutes with any increasing map). The quantile
+    is the order statistic :math:`R = d_{(k)}`, :math:`k = \lceil (1-\nu) N \rceil` (the
+    smallest :math:`d_n` with at least a fraction :math:`1-\nu` of the distances at or below
+    it; numpy's ``method="inverted_cdf"``), so at most :math:`\lfloor \nu N \rfloor` distances
+    exceed :math:`R`, and the ones on the sphere are training images. (The reference code
+    interpolates between two order statistics; the bound is the same.)
 
-    >>> radius_from_distances([1.0, 2.0, 3.0, 4.0, 5.0], nu=0.25)
+    >>> radius_from_distances([1.0, 2.0, 3.0, 4.0, 5.0], nu=0.25)   # k = ceil(0.75 * 5) = 4
+    4.0
+    >>> radius_from_distances([1.0, 2.0, 3.0, 4.0, 5.0], nu=0.2)    # k = 4: one distance outside
     4.0
     """
     d = np.asarray(distances, dtype=np.float64).ravel()
     if d.size == 0 or not np.all(np.isfinite(d)) or np.any(d < 0):
         raise ValueError("distances must be a non-empty array of finite numbers >= 0")
     nu = check_fraction(nu, "nu", inclusive=(False, True))
-    return float(np.quantile(d, 1.0 - nu))
+    return float(np.quantile(d, 1.0 - nu, method="inverted_cdf"))
 
 
 def deep_svdd_loss(sq_distances, objective="one-class", radius=0.0, nu=0.1):
@@ -317,7 +323,7 @@ class _Objective:
             epoch = self._step // self.steps_per_epoch
             if self.objective == "soft-boundary" and epoch >= self.warm_up_epochs and self._epoch_d2:
                 d2 = torch.cat(self._epoch_d2).cpu().numpy()
-                self.radius = radius_from_distances(np.sqrt(d2), self.nu)
+                self.radius = float(np.sqrt(radius_from_distances(d2, self.nu)))
             self._epoch_d2 = []
             self.radii.append(self.radius)
         self._step += 1
@@ -396,6 +402,8 @@ class DeepSVDD(BaseEstimator):
         :math:`\mathbf{c}` (never updated during training).
     radius_ : float or None
         :math:`R` (soft-boundary), None for one-class.
+    squared_radius_ : float or None
+        :math:`R^2`, the :math:`(1-\nu)`-quantile of the squared training distances (one of them).
     radii_ : list of float
         Soft-boundary :math:`R` used during each epoch.
     history_ : adcourse.deep.training.History
@@ -551,11 +559,13 @@ class DeepSVDD(BaseEstimator):
         self.network_ = net.eval()
         d2 = self._sq_distances(x)
         if self.objective == "soft-boundary":
-            self.radius_ = radius_from_distances(np.sqrt(d2), self.nu)
+            self.squared_radius_ = radius_from_distances(d2, self.nu)  # an element of d2: exact
+            self.radius_ = float(np.sqrt(self.squared_radius_))
             self.radii_ = objective.radii
-            self.training_outlier_fraction_ = float(np.mean(d2 > self.radius_ ** 2))
+            self.training_outlier_fraction_ = float(np.mean(d2 > self.squared_radius_))
         else:
-            self.radius_, self.radii_, self.training_outlier_fraction_ = None, [], None
+            self.radius_ = self.squared_radius_ = self.training_outlier_fraction_ = None
+            self.radii_ = []
         self.train_scores_ = self._score_from_sq(d2)
         return self
 
@@ -589,7 +599,7 @@ class DeepSVDD(BaseEstimator):
         return ((z.astype(np.float64) - self.center_) ** 2).sum(axis=1)
 
     def _score_from_sq(self, d2):
-        return d2 - self.radius_ ** 2 if self.objective == "soft-boundary" else d2
+        return d2 - self.squared_radius_ if self.objective == "soft-boundary" else d2
 
     def features(self, images):
         r""":math:`\psi_\theta(\mathbf{s})`, shape (n, d)."""
@@ -607,11 +617,16 @@ class DeepSVDD(BaseEstimator):
         return self._score_from_sq(self._sq_distances(self._as_input(images)))
 
     def sphere_threshold(self):
-        """Soft-boundary decision rule: detected outside the sphere, ``score >= 0`` (ties on it count)."""
+        """Soft-boundary decision rule: detected strictly outside the sphere, ``score > 0``.
+
+        A :class:`~adcourse.decision.Threshold` at the smallest positive float (it detects
+        ``score >=`` its value), so that the training images on the sphere are normal and
+        at most a fraction :math:`\nu` of the training images is detected.
+        """
         check_is_fitted(self, "network_")
         if self.objective != "soft-boundary":
             raise ValueError(
                 "the one-class objective has no radius: choose the threshold on normal validation "
                 "scores, e.g. Threshold.from_fpr(det.anomaly_score(normal_val), fpr)"
             )
-        return Threshold(0.0, "deep_svdd_sphere", {"nu": float(self.nu), "R": self.radius_})
+        return Threshold(np.nextafter(0.0, 1.0), "deep_svdd_sphere", {"nu": float(self.nu), "R": self.radius_})
