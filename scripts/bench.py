@@ -103,6 +103,10 @@ def main(argv=None):
     import bench_cnn
 
     bench_cnn.main([])
+    print("== chapter 8: Deep SVDD ==")
+    import bench_deep_svdd
+
+    bench_deep_svdd.main([])
     print("== grading: 30 submissions of exercise 1 ==")
     import bench_grading
 
