@@ -4,17 +4,23 @@ The pieces (centre rule, radius quantile, losses) against their formulas and PyO
 rule; each constraint against hypersphere collapse enforced; the guarded network does not
 collapse while an unguarded one does; the nu property of the soft boundary; training through
 the shared loop (weight decay, progress bars, pretraining with chapter 6's autoencoder);
-determinism, defaults and input validation. Data: scikit-learn's digits at 16 x 16.
+determinism, defaults and input validation. Data: scikit-learn's digits at 16 x 16. Last, the
+checks of exercise 8 (adcourse.course.checks.deep_svdd): the reference passes, mistakes are named.
 """
 
+from pathlib import Path
+
+import nbformat
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 from sklearn.base import clone
+from test_checks import fails, passes_everywhere  # tests/ is on sys.path
 
 import adcourse.deep.deep_svdd as dsvdd_module
 from adcourse import data, metrics
+from adcourse.course import checks
 from adcourse.deep import DeepSVDD, deep_svdd_network
 from adcourse.deep.autoencoders import ConvAutoencoder, ConvEncoder
 from adcourse.deep.deep_svdd import (
@@ -368,3 +374,127 @@ def test_bad_images(digits):
 
     with pytest.raises(NotFittedError):
         DeepSVDD().anomaly_score(digits.images_test)
+
+
+# --------------------------------------------------------------------------- #
+# exercise 8: the checks pass the reference and name the typical mistakes
+# --------------------------------------------------------------------------- #
+EX8 = "08-deep-svdd"
+
+
+@pytest.fixture(scope="module")
+def ref8():
+    """The reference functions of exercise 8, from its solution notebook."""
+    path = Path(__file__).resolve().parent.parent / "solutions" / f"{EX8}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    ns = {"np": np, "torch": torch}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, str(path), "exec"), ns)
+    return ns
+
+
+def test_exercise_8_registry():
+    tasks = checks.TASKS[EX8]
+    assert list(tasks) == [f"task-{i}" for i in range(1, 6)]
+    assert all(f.task == t for t, f in tasks.items())
+
+
+@pytest.mark.parametrize("task", [f"task-{i}" for i in range(1, 6)])
+def test_exercise_8_reference_passes(ref8, capsys, task):
+    passes_everywhere(checks.TASKS[EX8][task], ref8, capsys, seeds=(1,))
+
+
+def _center_fn(rule="ok", reducer="mean", no_grad=True, tensor=False):
+    def initial_center(network, images, eps):
+        ctx = torch.no_grad() if no_grad else torch.enable_grad()
+        with ctx:
+            out = network(images)
+        z = out.detach().double().numpy()
+        c = np.median(z, axis=0) if reducer == "median" else z.mean(axis=0)
+        small = np.abs(c) < eps
+        if rule == "ok":
+            c[small] = np.where(c[small] < 0, -eps, eps)
+        elif rule == "abs":
+            c[small] = eps
+        elif rule == "sign":
+            c = np.where(small, np.sign(c) * eps, c)
+        return torch.as_tensor(c) if tensor else c
+    return initial_center
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"rule": "none"}, "without the eps rule"),
+    ({"rule": "abs"}, "keep their sign"),
+    ({"rule": "sign"}, "exactly 0 must become"),
+    ({"reducer": "median"}, "median"),
+    ({"no_grad": False}, "torch.no_grad"),
+    ({"tensor": True}, "NumPy array"),
+])
+def test_ex8_task1_mistakes(kwargs, pattern):
+    fails(checks.check_initial_center, _center_fn(**kwargs), match=pattern)
+
+
+def _one_class(mode):
+    def one_class_loss(features, center):
+        sq = ((features - center) ** 2).sum(dim=1)
+        return {"sum": sq.sum, "all": ((features - center) ** 2).mean, "norm": sq.sqrt().mean,
+                "detach": lambda: sq.mean().detach(), "float": lambda: float(sq.mean().detach())}[mode]()
+    return one_class_loss
+
+
+@pytest.mark.parametrize("mode, pattern", [
+    ("sum", "sum over the batch"), ("all", "all N\\*d entries"), ("norm", "squared distance"),
+    ("detach", "no gradient"), ("float", "must return a torch tensor"),
+])
+def test_ex8_task2_mistakes(mode, pattern):
+    fails(checks.check_one_class_loss, _one_class(mode), match=pattern)
+
+
+def _soft(mode):
+    def soft_boundary_loss(features, center, radius, nu):
+        sq = ((features - center) ** 2).sum(dim=1)
+        hinge = torch.clamp(sq - radius**2, min=0)
+        return {"times_nu": radius**2 + nu * hinge.mean(), "no_r2": hinge.mean() / nu,
+                "no_hinge": radius**2 + (sq - radius**2).mean() / nu,
+                "no_mean": radius**2 + hinge.sum() / nu}[mode]
+    return soft_boundary_loss
+
+
+@pytest.mark.parametrize("mode, pattern", [
+    ("times_nu", "multiplied by nu"), ("no_r2", "R\\^2 is missing"), ("no_hinge", "must not contribute"),
+    ("no_mean", "not by nu N"),
+])
+def test_ex8_task3_mistakes(mode, pattern):
+    fails(checks.check_soft_boundary_loss, _soft(mode), match=pattern)
+
+
+@pytest.mark.parametrize("fn, pattern", [
+    (lambda d, nu: float(np.quantile(d, 1 - nu)), "interpolates"),
+    (lambda d, nu: float(np.quantile(d, nu, method="inverted_cdf")), "nu-quantile"),
+    (lambda d, nu: float(np.quantile(d, 1 - nu, method="inverted_cdf")) ** 2, "R\\^2"),
+])
+def test_ex8_task4_mistakes(fn, pattern):
+    def soft_boundary_radius(distances, nu):
+        return fn(np.asarray(distances, dtype=float), nu)
+    fails(checks.check_soft_boundary_radius, soft_boundary_radius, match=pattern)
+
+
+def test_ex8_task4_any_correct_formulation_passes(capsys):
+    def soft_boundary_radius(distances, nu):  # the library's order statistic
+        return float(np.quantile(np.asarray(distances, dtype=float), 1 - nu, method="inverted_cdf"))
+    checks.check_soft_boundary_radius(soft_boundary_radius)
+    assert "✓ Task 4 passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mode, pattern", [("ge", "equal to R as outside"), ("count", "counts"),
+                                           ("linear", "interpolating quantile")])
+def test_ex8_task5_mistakes(mode, pattern):
+    def outside_fractions(distances, nus):
+        d = np.asarray(distances, dtype=float)
+        out = []
+        for nu in nus:
+            r = np.quantile(d, 1 - nu, method="linear" if mode == "linear" else "inverted_cdf")
+            out.append(np.mean(d >= r) if mode == "ge" else np.mean(d > r) * (d.size if mode == "count" else 1))
+        return np.array(out)
+    fails(checks.check_outside_fractions, outside_fractions, match=pattern)

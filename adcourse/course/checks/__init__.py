@@ -11,7 +11,8 @@ One module per exercise, named after its chapter, and a base shared by all:
 * :mod:`adcourse.course.checks.random_vectors` -- exercise 2 (chapter 2);
 * :mod:`adcourse.course.checks.image_patches` -- exercise 3 (chapter 3);
 * :mod:`adcourse.course.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4);
-* :mod:`adcourse.course.checks.cnn_features` -- exercise 5 (chapter 5).
+* :mod:`adcourse.course.checks.cnn_features` -- exercise 5 (chapter 5);
+* :mod:`adcourse.course.checks.deep_svdd` -- exercise 8 (chapter 8).
 
 A check cell calls the task's check without arguments; it finds the student's
 functions by name in the notebook::
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 from adcourse.course.checks import (
     cnn_features,
+    deep_svdd,
     image_patches,
     performance_measures,
     random_vectors,
@@ -50,6 +52,13 @@ from adcourse.course.checks.cnn_features import (
     check_mahalanobis_map,
     check_student_teacher_score,
     check_three_sigma_threshold,
+)
+from adcourse.course.checks.deep_svdd import (
+    check_initial_center,
+    check_one_class_loss,
+    check_outside_fractions,
+    check_soft_boundary_loss,
+    check_soft_boundary_radius,
 )
 from adcourse.course.checks.image_patches import (
     check_average_map,
@@ -112,6 +121,12 @@ __all__ = [
     "check_mahalanobis_map",
     "check_student_teacher_score",
     "check_three_sigma_threshold",
+    # exercise 8: Deep SVDD
+    "check_initial_center",
+    "check_one_class_loss",
+    "check_soft_boundary_loss",
+    "check_soft_boundary_radius",
+    "check_outside_fractions",
     "TASKS",
 ]
 
@@ -122,6 +137,7 @@ TASKS = {
     "03-image-patches": image_patches.TASKS,
     "04-subspaces-sparse-coding": subspaces_sparse_coding.TASKS,
     "05-cnn-features": cnn_features.TASKS,
+    "08-deep-svdd": deep_svdd.TASKS,
 }
 
 
