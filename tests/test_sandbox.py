@@ -30,7 +30,9 @@ def test_bubblewrap_isolation_in_force():
         assert seen["uid"] >= 2_000_000_000 and seen["rlimits"]["nproc"] == 64
 
 
-def test_a_run_is_bounded_and_leaves_nothing(tmp_path):
+@pytest.mark.parametrize("mode", ["auto", "none"])
+def test_a_run_is_bounded_and_leaves_nothing(mode):
+    iso = sandbox.detect(mode)
     marker = f"sandbox-test-{os.getpid()}-{time.time_ns()}"
     code = (f"import subprocess, sys, time\n"
             f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)', '{marker}'],\n"
@@ -38,7 +40,7 @@ def test_a_run_is_bounded_and_leaves_nothing(tmp_path):
             "open(sys.argv[1], 'w').write('answer')\n"
             "print('x' * 1000, flush=True)\n"
             "time.sleep(300)\n")
-    with sandbox.Sandbox(ISO, slot=5) as box:
+    with sandbox.Sandbox(iso, slot=5) as box:
         start = time.monotonic()
         result = box.run([sandbox.box_python(), "-c", code, f"{box.out}/a.txt"], {}, ["a.txt", "b.txt"],
                          budget=8)

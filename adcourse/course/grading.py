@@ -792,15 +792,18 @@ def format_table(submissions):
     """A readable summary table of graded :class:`Submission` objects."""
     rows = [s.row() for s in submissions]
     tasks = [c for c in _columns(rows) if c not in _META_COLUMNS]
-    name_w = max([len("submission")] + [len(Path(s.file).name) for s in submissions])
+    names = [Path(s.file).name for s in submissions]
+    names = [str(Path(*Path(s.file).parts[-2:])) if names.count(n) > 1 else n
+             for s, n in zip(submissions, names)]  # the folder too when two names are the same
+    name_w = max([len("submission")] + [len(n) for n in names])
     buf = io.StringIO()
     labels = [t.replace("task-", "t") for t in tasks]
     head = f"{'submission':<{name_w}}  " + " ".join(f"{lab:>{max(3, len(lab))}}" for lab in labels) + "  score   time"
     buf.write(head + "\n" + "-" * len(head) + "\n")
-    for s, row in zip(submissions, rows):
+    for s, row, name in zip(submissions, rows, names):
         marks = " ".join(f"{('✓' if row[t] else '✗') if t in row else '':>{max(3, len(lab))}}"
                          for t, lab in zip(tasks, labels))
-        buf.write(f"{Path(s.file).name:<{name_w}}  {marks}  {row['score']:>2}/{row['max_score']:<2} "
+        buf.write(f"{name:<{name_w}}  {marks}  {row['score']:>2}/{row['max_score']:<2} "
                   f"{s.seconds:5.1f}s\n")
         if s.reason:
             buf.write(f"    {s.reason[:200]}\n")
