@@ -284,7 +284,7 @@ def test_shards_split_and_merge(tmp_path):
     grading.write_csv(b, tmp_path / "2.csv")
     rows = grading.merge_gradebooks([tmp_path / "1.csv", tmp_path / "2.csv"], tmp_path / "all.csv")
     assert [r["file"] for r in rows] == ["a.ipynb", "b.ipynb"]
-    table = list(csv.DictReader((tmp_path / "all.csv").open()))
+    table = grading.read_csv(tmp_path / "all.csv")
     assert list(table[0]) == ["file", "exercise", "task-1", "task-2", "score", "max_score",
                               "reasons", "notes", "seed"]
     assert table[0]["task-2"] == "0" and table[0]["task-1"] == ""
@@ -312,7 +312,7 @@ def test_command_line_without_kernels(tmp_path):
          "--solutions", str(SOLUTIONS), "--seed", "3"], capture_output=True, text=True, env=env,
         cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    rows = {r["file"]: r for r in csv.DictReader(out.open())}
+    rows = {r["file"]: r for r in grading.read_csv(out)}
     assert list(next(iter(rows.values())).keys()) == COLUMNS
     broken, notes, dash = rows[f"{NAME}-broken.ipynb"], rows["notes.ipynb"], rows[f"-{NAME}.ipynb"]
     assert broken["exercise"] == NAME and broken["score"] == "0" and broken["max_score"] == "5"
@@ -398,8 +398,7 @@ def _reasons(row):
 @pytest.mark.notebooks
 def test_gradebook_csv(graded):
     rows, out, seconds, subs = graded
-    with out.open() as f:
-        table = list(csv.DictReader(f))
+    table = grading.read_csv(out)
     assert len(table) == len(subs) == len(rows)
     assert list(table[0].keys()) == COLUMNS
     assert {r["seed"] for r in table} == {str(SEED)}
@@ -547,3 +546,20 @@ def test_exercises_fail_only_with_not_implemented_error(tmp_path):
         assert failed, f"{path.name}: nothing failed, is every task solved in the exercise?"
         wrong = {i: why for i, why in failed.items() if not why.startswith("NotImplementedError")}
         assert not wrong, f"{path.name}: cells failing for another reason: {wrong}"
+
+
+def test_gradebook_cells_never_start_a_spreadsheet_formula(tmp_path):
+    """A student's file name or reason that starts like a formula is written as text."""
+    rows = [{"file": "=HYPERLINK(\"http://x\",\"a\").ipynb", "exercise": NAME, "task-1": 1,
+             "score": 1, "max_score": 1, "reasons": "-1 point", "notes": "@home", "seed": 5},
+            {"file": "plain.ipynb", "exercise": NAME, "task-1": 0, "score": 0, "max_score": 1,
+             "reasons": "task-1: wrong", "notes": "", "seed": 5}]
+    grading.write_csv(rows, tmp_path / "g.csv")
+    raw = list(csv.DictReader((tmp_path / "g.csv").open()))
+    for row in raw:
+        for key, value in row.items():
+            assert not value.startswith(("=", "+", "-", "@")), (key, value)
+    assert raw[0]["file"].startswith("'=") and raw[1]["file"] == "plain.ipynb"
+    back = grading.read_csv(tmp_path / "g.csv")
+    assert back[0]["file"] == rows[0]["file"] and back[0]["reasons"] == "-1 point"
+    assert back[0]["notes"] == "@home" and back[1]["reasons"] == "task-1: wrong"

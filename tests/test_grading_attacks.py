@@ -10,7 +10,6 @@ because the verdict is taken outside the kernel.
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import os
 import re
@@ -362,7 +361,7 @@ def attacked(tmp_path_factory):
     done.set()
     watcher.join()
     time.sleep(3)  # the daemons would act now
-    rows = {r["file"]: r for r in csv.DictReader((folder / "gradebook.csv").open())}
+    rows = {r["file"]: r for r in grading.read_csv(folder / "gradebook.csv")}
     return dict(folder=folder, proc=proc, rows=rows, attacks=attacks, victims=victims,
                 before=before, package=package, connections=connections, seconds=seconds,
                 survivors=_marked_processes(), seen_running=max(seen, default=0),

@@ -746,10 +746,35 @@ def _columns(rows):
     return ["file", "exercise", *tasks, "score", "max_score", "reasons", "notes", "seed"]
 
 
+#: first characters that make a spreadsheet read a cell as a formula (CSV injection)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(value):
+    """A cell a spreadsheet shows as text: ``'`` before a value that would start a formula.
+
+    File names and reasons come from students (a file named ``=HYPERLINK(...).ipynb``);
+    :func:`read_csv` removes the quote again.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _csv_unsafe(value):
+    if value.startswith("'") and value[1:].startswith(_FORMULA_START):
+        return value[1:]
+    return value
+
+
 def write_csv(rows, out):
-    """Write gradebook rows (dicts from :func:`grade`) to the CSV file ``out`` (atomically)."""
+    """Write gradebook rows (dicts from :func:`grade`) to the CSV file ``out`` (atomically).
+
+    Text cells that a spreadsheet would read as a formula are written with a leading ``'``.
+    """
     out = Path(out)
     columns = _columns(rows)
+    rows = [{k: _csv_safe(v) for k, v in row.items()} for row in rows]
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=str(out.parent.resolve()))
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
@@ -767,7 +792,7 @@ def write_csv(rows, out):
 def read_csv(path):
     """The rows of a gradebook CSV (dicts of strings)."""
     with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+        return [{k: _csv_unsafe(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def merge_gradebooks(paths, out):

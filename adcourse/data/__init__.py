@@ -19,76 +19,64 @@ Real data sets have real loaders for users who have the files.
 
 All generators take ``random_state`` (an int, a :class:`numpy.random.Generator` or
 None) and are deterministic for a fixed int.
+
+Names are imported from their module on first use (PEP 562), so that
+``from adcourse.data import make_toy_1d`` does not pay for scipy.ndimage, which
+the image generators need.
 """
 
-from adcourse.data._common import ImageSet
-from adcourse.data.digits import DigitsSplit, load_digits_oneclass
-from adcourse.data.mnist import (
-    CIFAR10_CLASSES,
-    FASHION_MNIST_CLASSES,
-    load_cifar10_oneclass,
-    load_fashion_mnist_oneclass,
-    load_mnist_oneclass,
-    load_torchvision_oneclass,
-)
-from adcourse.data.mvtec import MVTEC_URL, load_mvtec, mvtec_defect_types
-from adcourse.data.nanofibers import (
-    DEFECT_TYPES,
-    SAMPLES_DIR,
-    load_samples,
-    make_nanofibers,
-    save_samples,
-)
-from adcourse.data.nanotwice import (
-    COURSE_SCALE,
-    NANOTWICE_ENV,
-    NANOTWICE_STATISTICS,
-    NanoTwiceSplit,
-    load_nanotwice,
-    measure_nanotwice_statistics,
-    nanotwice_names,
-    nanotwice_root,
-    nanotwice_split,
-    sem_statistics,
-)
-from adcourse.data.tabular import load_breast_cancer_oneclass
-from adcourse.data.textures import TEXTURE_DEFECTS, TEXTURES, make_textures
-from adcourse.data.toys import SHAPES_2D, make_shapes_2d, make_toy_1d, make_toy_2d
+import importlib
 
-__all__ = [
-    "ImageSet",
-    "DigitsSplit",
-    "DEFECT_TYPES",
-    "make_nanofibers",
-    "make_toy_1d",
-    "make_toy_2d",
-    "make_shapes_2d",
-    "make_textures",
-    "TEXTURES",
-    "TEXTURE_DEFECTS",
-    "SHAPES_2D",
-    "load_breast_cancer_oneclass",
-    "load_digits_oneclass",
-    "save_samples",
-    "load_samples",
-    "SAMPLES_DIR",
-    "load_mvtec",
-    "mvtec_defect_types",
-    "MVTEC_URL",
-    "load_mnist_oneclass",
-    "load_fashion_mnist_oneclass",
-    "load_cifar10_oneclass",
-    "load_torchvision_oneclass",
-    "FASHION_MNIST_CLASSES",
-    "CIFAR10_CLASSES",
-    "COURSE_SCALE",
-    "NANOTWICE_ENV",
-    "NANOTWICE_STATISTICS",
-    "NanoTwiceSplit",
-    "load_nanotwice",
-    "measure_nanotwice_statistics",
-    "nanotwice_names",
-    "nanotwice_root",
-    "nanotwice_split",
-    "sem_statistics",
-]
+#: public name -> the submodule of adcourse.data that defines it
+_EXPORTS = {
+    "ImageSet": "_common",
+    "DigitsSplit": "digits",
+    "load_digits_oneclass": "digits",
+    "CIFAR10_CLASSES": "mnist",
+    "FASHION_MNIST_CLASSES": "mnist",
+    "load_cifar10_oneclass": "mnist",
+    "load_fashion_mnist_oneclass": "mnist",
+    "load_mnist_oneclass": "mnist",
+    "load_torchvision_oneclass": "mnist",
+    "MVTEC_URL": "mvtec",
+    "load_mvtec": "mvtec",
+    "mvtec_defect_types": "mvtec",
+    "DEFECT_TYPES": "nanofibers",
+    "SAMPLES_DIR": "nanofibers",
+    "load_samples": "nanofibers",
+    "make_nanofibers": "nanofibers",
+    "save_samples": "nanofibers",
+    "COURSE_SCALE": "nanotwice",
+    "NANOTWICE_ENV": "nanotwice",
+    "NANOTWICE_STATISTICS": "nanotwice",
+    "NanoTwiceSplit": "nanotwice",
+    "load_nanotwice": "nanotwice",
+    "measure_nanotwice_statistics": "nanotwice",
+    "nanotwice_names": "nanotwice",
+    "nanotwice_root": "nanotwice",
+    "nanotwice_split": "nanotwice",
+    "sem_statistics": "nanotwice",
+    "load_breast_cancer_oneclass": "tabular",
+    "TEXTURE_DEFECTS": "textures",
+    "TEXTURES": "textures",
+    "make_textures": "textures",
+    "SHAPES_2D": "toys",
+    "make_shapes_2d": "toys",
+    "make_toy_1d": "toys",
+    "make_toy_2d": "toys",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'adcourse.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"adcourse.data.{module}"), name)
+    globals()[name] = value  # next time, a plain attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

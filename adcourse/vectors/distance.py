@@ -36,6 +36,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 from adcourse.base import BaseDetector
+from adcourse.vectors.density import _kmeans_plusplus  # k-means++ seeding, shared with the GMM
 
 __all__ = ["KNNDetector", "LOFDetector", "ClusterDetector"]
 
@@ -288,21 +289,6 @@ class LOFDetector(BaseDetector):
 def _squared_distances(X, centres):
     """||x_i - c_j||^2 for every row of X (n, d) and centre (K, d): an (n, K) array."""
     return ((X[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-
-
-def _kmeans_plusplus(X, K, rng):
-    """k-means++ seeding: each new centre is a training point drawn with probability
-    proportional to its squared distance D^2 to the closest centre chosen so far."""
-    n = X.shape[0]
-    centres = [X[rng.integers(n)]]
-    d2 = ((X - centres[0]) ** 2).sum(axis=1)
-    for _ in range(1, K):
-        total = d2.sum()
-        # if every point already coincides with a centre, any point will do
-        new = X[rng.choice(n, p=d2 / total)] if total > 0 else X[rng.integers(n)]
-        centres.append(new)
-        d2 = np.minimum(d2, ((X - new) ** 2).sum(axis=1))
-    return np.array(centres)
 
 
 def _kmeans(X, K, n_init, rng, max_iter=300):
