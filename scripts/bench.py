@@ -111,6 +111,10 @@ def main(argv=None):
     import bench_grading
 
     bench_grading.main(["--n", "30"])
+    print("== real SEM images (NanoTWICE): every image method, the real-data protocol ==")
+    import bench_real
+
+    bench_real.main([])
 
     if not args.no_book:
         print("== chapters (execution, cold kernel) ==")
