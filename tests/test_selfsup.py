@@ -226,7 +226,7 @@ def test_dirichlet_log_pdf_and_score_agree_with_scipy():
 def test_dirichlet_errors():
     with pytest.raises(ValueError, match="finite"):
         fit_dirichlet(np.array([[-np.inf, 0.0], [np.log(0.5), np.log(0.5)]]))
-    with pytest.raises(ValueError, match="rho must be"):
+    with pytest.raises(ValueError, match="eta must be"):
         dirichlet_score(np.log(np.full((2, 3, 3), 1 / 3)), np.ones((2, 2)))
     with pytest.raises(ValueError, match="log-probabilities"):
         dirichlet_score(np.full((2, 3, 3), 0.5), np.ones((3, 3)))

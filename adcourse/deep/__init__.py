@@ -10,6 +10,7 @@
 * :mod:`~adcourse.deep.autoencoders` -- conv / MLP encoder-decoder blocks and autoencoder detectors (chapter 6);
 * :mod:`~adcourse.deep.dagmm` -- the deep autoencoding Gaussian mixture model (chapter 6);
 * :mod:`~adcourse.deep.selfsup` -- self-supervision by transformations: GEOM, two-step (chapter 7);
+* :mod:`~adcourse.deep.inpainting` -- self-supervision by inpainting: RIAD (chapter 7);
 * :mod:`~adcourse.deep.deep_svdd` -- Deep SVDD, one-class and soft-boundary, guarded against collapse (chapter 8);
 * :mod:`~adcourse.deep.gans` -- GANs: generator, AnoGAN, BiGAN / EGBAD, a fully convolutional LS-GAN (chapter 9);
 * :mod:`~adcourse.deep.vae` -- a variational autoencoder detector, ELBO and reconstruction probability (chapter 9).
@@ -29,6 +30,7 @@ from adcourse.deep.backbones import FeatureExtractor
 from adcourse.deep.dagmm import DAGMM
 from adcourse.deep.deep_svdd import DeepSVDD, deep_svdd_network
 from adcourse.deep.gans import GAN, AnoGAN, BiGANDetector, FCGANDetector
+from adcourse.deep.inpainting import InpaintingDetector
 from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
 from adcourse.deep.losses import gms, ms_ssim, msgms, reconstruction_loss, ssim
 from adcourse.deep.padim import PerLocationGaussian
@@ -57,6 +59,7 @@ __all__ = [
     "StudentTeacher",
     "GeomDetector",
     "TwoStepSelfSupervised",
+    "InpaintingDetector",
     "DeepSVDD",
     "deep_svdd_network",
     "GAN",

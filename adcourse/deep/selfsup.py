@@ -24,9 +24,9 @@ like: it learns the *shape* of normal images. Fed the :math:`T` transformed
 versions of a test image :math:`\mathbf{s}`, it returns :math:`T` posterior
 vectors
 
-.. math:: \boldsymbol\alpha_i = \psi(\tau_i(\mathbf{s})) \in [0, 1]^T, \qquad i = 1, \dots, T,
+.. math:: \mathbf{p}_i = \psi(\tau_i(\mathbf{s})) \in [0, 1]^T, \qquad i = 1, \dots, T,
 
-where :math:`[\boldsymbol\alpha_i]_i` is the posterior of the right label
+where :math:`[\mathbf{p}_i]_i` is the posterior of the right label
 :math:`i` (:func:`transformation_log_posteriors`). On a normal image the network
 is confident and right; on an anomaly it hesitates or errs. Two scores
 (:class:`GeomDetector`, Golan & El-Yaniv 2018):
@@ -34,21 +34,25 @@ is confident and right; on an anomaly it hesitates or errs. Two scores
 * the **simple score** (:func:`simple_score`), zero when every transformation
   is recognised with certainty,
 
-  .. math:: \text{score}(\mathbf{s}) = 1 - \frac{1}{T} \sum_{i=1}^{T} [\boldsymbol\alpha_i]_i ;
+  .. math:: \text{score}(\mathbf{s}) = 1 - \frac{1}{T} \sum_{i=1}^{T} [\mathbf{p}_i]_i ;
 
 * the **Dirichlet score** (:func:`dirichlet_score`): the posteriors of normal
   images under :math:`\tau_i` are modelled by a Dirichlet distribution
-  :math:`P(\boldsymbol\alpha \mid \tau_i) = \mathrm{Dir}(\boldsymbol\alpha; \boldsymbol\rho_i)`
+  :math:`P(\mathbf{p} \mid \tau_i) = \mathrm{Dir}(\mathbf{p}; \boldsymbol\eta_i)`
   fitted by maximum likelihood on the training posteriors (:func:`fit_dirichlet`),
   and
 
-  .. math:: \text{score}(\mathbf{s}) = -\sum_{i=1}^{T} \log P(\boldsymbol\alpha_i \mid \tau_i) .
+  .. math:: \text{score}(\mathbf{s}) = -\sum_{i=1}^{T} \log P(\mathbf{p}_i \mid \tau_i) .
 
   It uses the whole posterior vector, not only its right entry: how the network
   errs on normal images (which rotations it confuses, how sure it is) is part of
   the model.
 
-Sign: the GEOM paper reports :math:`\sum_i \log P(\boldsymbol\alpha_i\mid\tau_i)`, a
+Notation: the lecture writes the posteriors :math:`\boldsymbol\alpha_i`; the book
+keeps :math:`\boldsymbol\alpha` for the sparse codes of chapter 4 and writes
+:math:`\mathbf{p}_i`, and :math:`\boldsymbol\eta_i` for the parameters of a Dirichlet.
+
+Sign: the GEOM paper reports :math:`\sum_i \log P(\mathbf{p}_i\mid\tau_i)`, a
 *normality* score; ours is its opposite, **higher = more anomalous**, as every
 score of the course.
 
@@ -491,7 +495,7 @@ class TransformationClassifier(nn.Module):
     and translations are among the transformations to recognise), a fully
     connected layer of ``n_features`` units with ReLU -- the **penultimate
     layer**, :meth:`features` -- and a linear layer to the :math:`T` logits. The
-    softmax of the logits is :math:`\boldsymbol\alpha`.
+    softmax of the logits is :math:`\mathbf{p}`.
     """
 
     def __init__(self, c_in, n_classes, width=16, n_features=64):
@@ -560,11 +564,11 @@ def _model_device(model):
 
 
 def transformation_log_posteriors(model, images, transformations, batch_size=64):
-    r"""Log-posteriors :math:`\log \boldsymbol\alpha_i` of every transformed version of every image.
+    r"""Log-posteriors :math:`\log \mathbf{p}_i` of every transformed version of every image.
 
     Returns ``L`` of shape (n, T, T), float64, with
     :math:`L[s, i, k] = \log [\psi(\tau_i(\mathbf{s}))]_k` -- row :math:`i` is the
-    log of :math:`\boldsymbol\alpha_i`, and :math:`[\boldsymbol\alpha_i]_i = e^{L[s, i, i]}`.
+    log of :math:`\mathbf{p}_i`, and :math:`[\mathbf{p}_i]_i = e^{L[s, i, i]}`.
     Computed as a log-softmax of the logits in float64, so that tiny posteriors
     keep their logarithm (a float32 softmax would round them to 0).
     """
@@ -585,8 +589,8 @@ def transformation_log_posteriors(model, images, transformations, batch_size=64)
 # --------------------------------------------------------------------------- #
 # the scores
 # --------------------------------------------------------------------------- #
-def _check_posteriors(alpha, name, log):
-    a = np.asarray(alpha, dtype=np.float64)
+def _check_posteriors(posteriors, name, log):
+    a = np.asarray(posteriors, dtype=np.float64)
     if a.ndim != 3 or a.shape[1] != a.shape[2] or a.shape[1] < 2 or a.shape[0] == 0:
         raise ValueError(f"{name} must be (n, T, T) with n >= 1 and T >= 2 (row i: the posterior of tau_i(s)), "
                          f"got shape {a.shape}")
@@ -598,13 +602,13 @@ def _check_posteriors(alpha, name, log):
     return a
 
 
-def simple_score(alpha):
-    r"""The simple GEOM score :math:`1 - \frac{1}{T}\sum_i [\boldsymbol\alpha_i]_i` of each image.
+def simple_score(posteriors):
+    r"""The simple GEOM score :math:`1 - \frac{1}{T}\sum_i [\mathbf{p}_i]_i` of each image.
 
     Parameters
     ----------
-    alpha : array (n, T, T)
-        Posteriors: ``alpha[s, i]`` is :math:`\boldsymbol\alpha_i = \psi(\tau_i(\mathbf{s}))`.
+    posteriors : array (n, T, T)
+        Posteriors: ``posteriors[s, i]`` is :math:`\mathbf{p}_i = \psi(\tau_i(\mathbf{s}))`.
 
     Returns
     -------
@@ -615,7 +619,7 @@ def simple_score(alpha):
     >>> simple_score(np.array([np.eye(3), np.full((3, 3), 1 / 3)])).round(3).tolist()
     [0.0, 0.667]
     """
-    a = _check_posteriors(alpha, "alpha", log=False)
+    a = _check_posteriors(posteriors, "posteriors", log=False)
     return 1.0 - np.einsum("sii->s", a) / a.shape[1]
 
 
@@ -643,21 +647,21 @@ def _moment_start(log_p):
     m = p.mean(axis=-2)
     m2 = (p ** 2).mean(axis=-2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        precision = (m - m2) / (m2 - m ** 2)  # one estimate of sum(rho) per component
+        precision = (m - m2) / (m2 - m ** 2)  # one estimate of sum(eta) per component
     ok = np.isfinite(precision) & (precision > 0)
     s = np.where(ok.any(axis=-1), np.exp(np.nanmean(np.where(ok, np.log(np.where(ok, precision, 1.0)), np.nan),
                                                     axis=-1)), 1.0)
     return np.maximum(m, 1e-12) * s[..., None]
 
 
-def _log_pdf(log_p, rho):
+def _log_pdf(log_p, eta):
     """Dirichlet log-density without checks; at ``log_p`` = the mean of the points' logs it is the mean
     log-likelihood per point (the density is linear in the logs)."""
-    return gammaln(rho.sum(axis=-1)) - gammaln(rho).sum(axis=-1) + ((rho - 1.0) * log_p).sum(axis=-1)
+    return gammaln(eta.sum(axis=-1)) - gammaln(eta).sum(axis=-1) + ((eta - 1.0) * log_p).sum(axis=-1)
 
 
-def _newton_precision(rho, mean_log, n_steps=3):
-    r"""Newton steps on :math:`\log s`, :math:`s = \sum_k \rho_k`, with the mean :math:`m = \rho / s` fixed.
+def _newton_precision(eta, mean_log, n_steps=3):
+    r"""Newton steps on :math:`\log s`, :math:`s = \sum_k \eta_k`, with the mean :math:`m = \eta / s` fixed.
 
     Along that ray the log-likelihood per point is
     :math:`L(s) = \log\Gamma(s) - \sum_k \log\Gamma(s m_k) + s \sum_k m_k \overline{\log p_k}` (+ const),
@@ -665,8 +669,8 @@ def _newton_precision(rho, mean_log, n_steps=3):
     :math:`L'' = \psi'(s) - \sum_k m_k^2 \psi'(s m_k)`. A step is kept only where it
     increases the likelihood.
     """
-    s = rho.sum(axis=-1, keepdims=True)
-    m = rho / s
+    s = eta.sum(axis=-1, keepdims=True)
+    m = eta / s
     for _ in range(n_steps):
         g = digamma(s) - (m * digamma(s * m)).sum(axis=-1, keepdims=True) + (m * mean_log).sum(axis=-1, keepdims=True)
         h = polygamma(1, s) - (m ** 2 * polygamma(1, s * m)).sum(axis=-1, keepdims=True)
@@ -680,28 +684,28 @@ def _newton_precision(rho, mean_log, n_steps=3):
 
 
 def fit_dirichlet(log_p, max_iter=1000, tol=1e-10):
-    r"""Maximum-likelihood Dirichlet parameters :math:`\boldsymbol\rho` of points on the simplex.
+    r"""Maximum-likelihood Dirichlet parameters :math:`\boldsymbol\eta` of points on the simplex.
 
     For :math:`N` points :math:`\mathbf{p}_1, \dots, \mathbf{p}_N` of the simplex in
     :math:`\mathbb{R}^K`, the log-likelihood
-    :math:`N\big[\log\Gamma(\textstyle\sum_k \rho_k) - \sum_k \log\Gamma(\rho_k)
-    + \sum_k (\rho_k - 1)\,\overline{\log p_k}\big]` depends on the data through
+    :math:`N\big[\log\Gamma(\textstyle\sum_k \eta_k) - \sum_k \log\Gamma(\eta_k)
+    + \sum_k (\eta_k - 1)\,\overline{\log p_k}\big]` depends on the data through
     :math:`\overline{\log p_k} = \frac1N\sum_n \log p_{nk}` only. Its gradient vanishes
-    where :math:`\psi(\rho_k) = \psi(\sum_j \rho_j) + \overline{\log p_k}`, hence
+    where :math:`\psi(\eta_k) = \psi(\sum_j \eta_j) + \overline{\log p_k}`, hence
     Minka's fixed-point iteration
 
-    .. math:: \rho_k^{\text{new}} = \psi^{-1}\Big(\psi\big(\textstyle\sum_j \rho_j^{\text{old}}\big)
+    .. math:: \eta_k^{\text{new}} = \psi^{-1}\Big(\psi\big(\textstyle\sum_j \eta_j^{\text{old}}\big)
               + \overline{\log p_k}\Big),
 
     which increases the likelihood at every step and converges to the unique
-    maximum (the log-likelihood is concave in :math:`\boldsymbol\rho`). It moves the
-    *precision* :math:`s = \sum_k \rho_k` slowly when :math:`s` is large (points
+    maximum (the log-likelihood is concave in :math:`\boldsymbol\eta`). It moves the
+    *precision* :math:`s = \sum_k \eta_k` slowly when :math:`s` is large (points
     that are almost all alike, e.g. a classifier that gives nearly the same
     posterior to every training image: thousands of iterations), so each
     iteration is followed by a few Newton steps on :math:`\log s` with the mean
-    :math:`\boldsymbol\rho / s` fixed (Minka, section 3.2), kept only where they
+    :math:`\boldsymbol\eta / s` fixed (Minka, section 3.2), kept only where they
     increase the likelihood: a few dozen iterations then suffice. It starts from the
-    method of moments and stops when no :math:`\rho_k` moves by more than ``tol``
+    method of moments and stops when no :math:`\eta_k` moves by more than ``tol``
     relative to itself (or after ``max_iter`` iterations: when all points are
     equal the maximum is at infinity).
 
@@ -715,14 +719,14 @@ def fit_dirichlet(log_p, max_iter=1000, tol=1e-10):
 
     Returns
     -------
-    rho : ndarray (K,) or (D, K)
+    eta : ndarray (K,) or (D, K)
 
     Examples
     --------
     >>> import numpy as np
     >>> p = np.random.default_rng(0).dirichlet([2.0, 5.0, 1.0], size=20000)
-    >>> rho = fit_dirichlet(np.log(p))              # close to the true (2, 5, 1)
-    >>> bool(np.abs(rho - [2.0, 5.0, 1.0]).max() < 0.15)
+    >>> eta = fit_dirichlet(np.log(p))              # close to the true (2, 5, 1)
+    >>> bool(np.abs(eta - [2.0, 5.0, 1.0]).max() < 0.15)
     True
     """
     lp = np.asarray(log_p, dtype=np.float64)
@@ -732,54 +736,54 @@ def fit_dirichlet(log_p, max_iter=1000, tol=1e-10):
         raise ValueError("log_p must be finite log-probabilities (a point with p_k = 0 has log p_k = -inf; "
                          "use log-softmax outputs, or clip p away from 0)")
     mean_log = lp.mean(axis=-2)
-    rho = _moment_start(lp)
+    eta = _moment_start(lp)
     for _ in range(_check_int(max_iter, "max_iter")):
-        new = inverse_digamma(digamma(rho.sum(axis=-1, keepdims=True)) + mean_log)   # the fixed point
+        new = inverse_digamma(digamma(eta.sum(axis=-1, keepdims=True)) + mean_log)   # the fixed point
         new = _newton_precision(new, mean_log)
-        done = np.all(np.abs(new - rho) <= tol * rho)
-        rho = new
+        done = np.all(np.abs(new - eta) <= tol * eta)
+        eta = new
         if done:
             break
-    return rho
+    return eta
 
 
-def dirichlet_log_pdf(log_p, rho):
-    r"""Log-density of the Dirichlet :math:`\mathrm{Dir}(\boldsymbol\rho)` at points given by their logs.
+def dirichlet_log_pdf(log_p, eta):
+    r"""Log-density of the Dirichlet :math:`\mathrm{Dir}(\boldsymbol\eta)` at points given by their logs.
 
-    .. math:: \log \mathrm{Dir}(\mathbf{p}; \boldsymbol\rho) = \log\Gamma\big(\textstyle\sum_k\rho_k\big)
-              - \sum_k \log\Gamma(\rho_k) + \sum_k (\rho_k - 1) \log p_k
+    .. math:: \log \mathrm{Dir}(\mathbf{p}; \boldsymbol\eta) = \log\Gamma\big(\textstyle\sum_k\eta_k\big)
+              - \sum_k \log\Gamma(\eta_k) + \sum_k (\eta_k - 1) \log p_k
 
-    ``log_p`` (..., K) and ``rho`` (K,) or broadcastable (e.g. (T, T) against
-    (n, T, T)); the same number as ``scipy.stats.dirichlet.logpdf(p, rho)``.
+    ``log_p`` (..., K) and ``eta`` (K,) or broadcastable (e.g. (T, T) against
+    (n, T, T)); the same number as ``scipy.stats.dirichlet.logpdf(p, eta)``.
     """
     lp = np.asarray(log_p, dtype=np.float64)
-    rho = np.asarray(rho, dtype=np.float64)
-    if rho.shape[-1] != lp.shape[-1] or (rho <= 0).any() or not np.all(np.isfinite(rho)):
-        raise ValueError(f"rho must be positive with last dimension {lp.shape[-1]}, got shape {rho.shape}")
-    return _log_pdf(lp, rho)
+    eta = np.asarray(eta, dtype=np.float64)
+    if eta.shape[-1] != lp.shape[-1] or (eta <= 0).any() or not np.all(np.isfinite(eta)):
+        raise ValueError(f"eta must be positive with last dimension {lp.shape[-1]}, got shape {eta.shape}")
+    return _log_pdf(lp, eta)
 
 
-def dirichlet_score(log_alpha, rho):
-    r"""The Dirichlet GEOM score :math:`-\sum_i \log \mathrm{Dir}(\boldsymbol\alpha_i; \boldsymbol\rho_i)` of each image.
+def dirichlet_score(log_posteriors, eta):
+    r"""The Dirichlet GEOM score :math:`-\sum_i \log \mathrm{Dir}(\mathbf{p}_i; \boldsymbol\eta_i)` of each image.
 
     Parameters
     ----------
-    log_alpha : array (n, T, T)
-        Log-posteriors, ``log_alpha[s, i]`` :math:`= \log\boldsymbol\alpha_i`
+    log_posteriors : array (n, T, T)
+        Log-posteriors, ``log_posteriors[s, i]`` :math:`= \log\mathbf{p}_i`
         (:func:`transformation_log_posteriors`).
-    rho : array (T, T)
-        Row :math:`i`: the Dirichlet :math:`\boldsymbol\rho_i` of the posteriors of
+    eta : array (T, T)
+        Row :math:`i`: the Dirichlet :math:`\boldsymbol\eta_i` of the posteriors of
         normal images under :math:`\tau_i` (:func:`fit_dirichlet`).
 
     Returns
     -------
     ndarray (n,), higher = more anomalous (GEOM's normality score with the sign flipped).
     """
-    la = _check_posteriors(log_alpha, "log_alpha", log=True)
-    rho = np.asarray(rho, dtype=np.float64)
-    if rho.shape != la.shape[1:]:
-        raise ValueError(f"rho must be (T, T) = {la.shape[1:]} (one Dirichlet per transformation), got {rho.shape}")
-    return -dirichlet_log_pdf(la, rho[None]).sum(axis=1)
+    la = _check_posteriors(log_posteriors, "log_posteriors", log=True)
+    eta = np.asarray(eta, dtype=np.float64)
+    if eta.shape != la.shape[1:]:
+        raise ValueError(f"eta must be (T, T) = {la.shape[1:]} (one Dirichlet per transformation), got {eta.shape}")
+    return -dirichlet_log_pdf(la, eta[None]).sum(axis=1)
 
 
 # --------------------------------------------------------------------------- #
@@ -824,7 +828,7 @@ class _TransformationModel(BaseEstimator):
         return transformation_log_posteriors(self.model_, images, self.transformations_, batch_size=self.batch_size)
 
     def posteriors(self, images):
-        r"""Posteriors :math:`\boldsymbol\alpha_i` (n, T, T): ``[s, i, k]`` = :math:`[\psi(\tau_i(\mathbf{s}))]_k`."""
+        r"""Posteriors :math:`\mathbf{p}_i` (n, T, T): ``[s, i, k]`` = :math:`[\psi(\tau_i(\mathbf{s}))]_k`."""
         return np.exp(self.log_posteriors(images))
 
     def accuracy(self, images):
@@ -850,9 +854,9 @@ class GeomDetector(_TransformationModel):
     the normal images (:func:`train_transformation_classifier`), computes the
     log-posteriors of the training images (:func:`transformation_log_posteriors`)
     and fits one Dirichlet per transformation on them (:func:`fit_dirichlet`): row
-    :math:`i` of ``dirichlet_`` is :math:`\boldsymbol\rho_i`. ``anomaly_score`` is
-    the Dirichlet score :math:`-\sum_i \log P(\boldsymbol\alpha_i\mid\tau_i)` or the
-    simple score :math:`1 - \frac1T\sum_i[\boldsymbol\alpha_i]_i` (``score``); both
+    :math:`i` of ``dirichlet_`` is :math:`\boldsymbol\eta_i`. ``anomaly_score`` is
+    the Dirichlet score :math:`-\sum_i \log P(\mathbf{p}_i\mid\tau_i)` or the
+    simple score :math:`1 - \frac1T\sum_i[\mathbf{p}_i]_i` (``score``); both
     are available as methods whatever ``score`` says.
 
     This is an **image-level** detector (one score per image, no anomaly map).
@@ -886,7 +890,7 @@ class GeomDetector(_TransformationModel):
         The trained classifier :math:`\psi` (eval mode).
     history_ : adcourse.deep.training.History
     dirichlet_ : ndarray (T, T)
-        :math:`\boldsymbol\rho_i` in row :math:`i`.
+        :math:`\boldsymbol\eta_i` in row :math:`i`.
     train_accuracy_ : float
         Fraction of :math:`TR_{new}` classified right after training: near
         :math:`1/T` means the classifier cannot tell the transformations apart
@@ -936,11 +940,11 @@ class GeomDetector(_TransformationModel):
         return self
 
     def simple_score(self, images):
-        r""":math:`1 - \frac1T\sum_i[\boldsymbol\alpha_i]_i` of each image, shape (n,)."""
+        r""":math:`1 - \frac1T\sum_i[\mathbf{p}_i]_i` of each image, shape (n,)."""
         return simple_score(self.posteriors(images))
 
     def dirichlet_score(self, images):
-        r""":math:`-\sum_i \log \mathrm{Dir}(\boldsymbol\alpha_i; \boldsymbol\rho_i)` of each image, shape (n,)."""
+        r""":math:`-\sum_i \log \mathrm{Dir}(\mathbf{p}_i; \boldsymbol\eta_i)` of each image, shape (n,)."""
         return dirichlet_score(self.log_posteriors(images), self.dirichlet_)
 
     def anomaly_score(self, images):
