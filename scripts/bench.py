@@ -103,6 +103,10 @@ def main(argv=None):
     import bench_cnn
 
     bench_cnn.main([])
+    print("== chapter 6: autoencoders, image losses, DAGMM ==")
+    import bench_autoencoders
+
+    bench_autoencoders.main(["--quick"])  # the tables: python scripts/bench_autoencoders.py
     print("== chapter 8: Deep SVDD ==")
     import bench_deep_svdd
 
