@@ -278,3 +278,172 @@ def test_protocol_clone_determinism_and_bad_input(make):
         det.anomaly_score(np.zeros(5))
     with pytest.raises(ValueError, match="n_epochs"):
         clone(det).set_params(n_epochs=0).fit(X)
+
+
+# --------------------------------------------------------------------------- #
+# exercise 6: the checks pass the reference and name the typical mistakes
+# --------------------------------------------------------------------------- #
+from pathlib import Path  # noqa: E402
+
+import nbformat  # noqa: E402
+from scipy import ndimage  # noqa: E402
+from scipy.special import logsumexp  # noqa: E402
+from test_checks import fails, passes_everywhere  # noqa: E402  (tests/ is on sys.path)
+
+from adcourse.course import checks  # noqa: E402
+
+EX6 = "06-autoencoders"
+
+
+@pytest.fixture(scope="module")
+def ref6():
+    """The reference functions of exercise 6, from its solution notebook."""
+    path = Path(__file__).resolve().parent.parent / "solutions" / f"{EX6}.ipynb"
+    nb = nbformat.read(str(path), as_version=4)
+    ns = {"np": np, "ndimage": ndimage, "logsumexp": logsumexp}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, str(path), "exec"), ns)
+    return ns
+
+
+def test_exercise_6_registry():
+    tasks = checks.TASKS[EX6]
+    assert list(tasks) == [f"task-{i}" for i in range(1, 5)]
+    assert all(f.task == t for t, f in tasks.items())
+    assert all(f.allow == ("numpy", "scipy") for f in tasks.values())
+
+
+@pytest.mark.parametrize("task", [f"task-{i}" for i in range(1, 5)])
+def test_exercise_6_reference_passes(ref6, capsys, task):
+    passes_everywhere(checks.TASKS[EX6][task], ref6, capsys, seeds=(1,))
+
+
+def _ssim(mode="mirror", truncate=3.5, uniform=False, squared=True, luminance=True):
+    def ssim_map(x, y):
+        if uniform:
+            def blur(a):
+                return ndimage.uniform_filter(a, 11, mode="mirror")
+        else:
+            def blur(a):
+                return ndimage.gaussian_filter(a, 1.5, truncate=truncate, mode=mode)
+        mx, my = blur(x), blur(y)
+        vx, vy, cov = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+        c1, c2 = (0.01**2, 0.03**2) if squared else (0.01, 0.03)
+        cs = (2 * cov + c2) / (vx + vy + c2)
+        return cs * (2 * mx * my + c1) / (mx**2 + my**2 + c1) if luminance else cs
+    return ssim_map
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"mode": "reflect"}, "mode='mirror'"),
+    ({"truncate": 4.0}, "truncate=3.5"),
+    ({"uniform": True}, "uniform 11x11"),
+    ({"squared": False}, "not squared"),
+    ({"luminance": False}, "luminance factor"),
+])
+def test_ex6_task1_mistakes(kwargs, pattern):
+    fails(checks.check_ssim_map, _ssim(**kwargs), match=[pattern, "wrong SSIM map", r"expected map\["])
+
+
+def _threshold(ref6, reduce="max", rule="ok", terms="both", lam_on="ssim"):
+    ssim_map = ref6["ssim_map"]
+
+    def reconstruction_threshold(images, reconstructions, fpr, lam=1.0):
+        scores = []
+        for s, r in zip(images, reconstructions):
+            sq, st = (s - r) ** 2, 1 - ssim_map(s, r)
+            m = {"both": sq + lam * st, "l2": sq, "ssim": lam * st}[terms]
+            if lam_on == "l2":
+                m = lam * sq + st
+            scores.append(m.max() if reduce == "max" else m.mean())
+        scores = np.array(scores)
+        k = int(np.floor(len(scores) * fpr + 1e-9))
+        if rule == "quantile":
+            return float(np.quantile(scores, 1 - fpr))
+        if rule == "next":
+            return float(np.sort(scores)[::-1][k])
+        return float(np.nextafter(scores.max(), np.inf)) if k == 0 else float(np.sort(scores)[::-1][k - 1])
+    return reconstruction_threshold
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"reduce": "mean"}, "mean of the map"),
+    ({"rule": "quantile"}, "interpolating quantile"),
+    ({"rule": "next"}, r"\(m\+1\)-th largest"),
+    ({"terms": "l2"}, "structural term is missing"),
+    ({"terms": "ssim"}, "squared error is missing"),
+    ({"lam_on": "l2"}, "lam weights the structural term"),
+])
+def test_ex6_task2_mistakes(ref6, kwargs, pattern):
+    fails(checks.check_reconstruction_threshold, _threshold(ref6, **kwargs), match=[pattern, "wrong threshold"])
+
+
+def _gmm(naive=False, over="components", weights_used=True, logdet=True, sign=-1):
+    def gmm_scores(codes, weights, means, covariances):
+        n, d = codes.shape
+        a = np.empty((n, len(weights)))
+        for k, (w, mu, cov) in enumerate(zip(weights, means, covariances)):
+            L = np.linalg.cholesky(cov)
+            y = np.linalg.solve(L, (codes - mu).T)
+            a[:, k] = ((np.log(w) if weights_used else 0) - 0.5 * (y**2).sum(0)
+                       - (np.log(np.diag(L)).sum() if logdet else 0) - 0.5 * d * np.log(2 * np.pi))
+        if naive:
+            dens = np.exp(a)
+            return dens / dens.sum(1, keepdims=True), -np.log(dens.sum(1))
+        ll = logsumexp(a, axis=1)
+        r = np.exp(a - ll[:, None]) if over == "components" else np.exp(a) / np.exp(a).sum(0, keepdims=True)
+        return r, sign * ll
+    return gmm_scores
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    ({"naive": True}, ["NaN or inf", "log-sum-exp"]),
+    ({"over": "samples"}, ["normalised over the codes"]),
+    ({"weights_used": False}, ["mixing weights"]),
+    ({"logdet": False}, ["1/2 log|Sigma_k|"]),
+    ({"sign": 1}, ["NEGATIVE"]),
+])
+def test_ex6_task3_mistakes(kwargs, pattern):
+    with np.errstate(all="ignore"):
+        fails(checks.check_gmm_scores, _gmm(**kwargs), match=pattern)
+
+
+def _dagmm(ref6, mistake=None):
+    gmm_scores = ref6["gmm_scores"]
+
+    def dagmm_energy(z_train, memberships, z_test, eps):
+        n_k = memberships.sum(0)
+        w = n_k if mistake == "weights" else n_k / len(z_train)
+        mu = memberships.T @ z_train / n_k[:, None]
+        covs = np.stack([(memberships[:, k, None] * (z_train - mu[k])).T @ (z_train - mu[k]) / n_k[k]
+                         for k in range(len(n_k))])
+        if mistake == "unweighted":
+            covs = np.stack([np.cov(z_train.T, bias=True)] * len(n_k))
+        if mistake != "no-eps":
+            covs = covs + eps * np.eye(z_train.shape[1])
+        if mistake == "root-twice":  # sqrt(prod diag L) taken as sqrt|Sigma|: half the log-determinant
+            d = z_train.shape[1]
+            out = []
+            for k in range(len(n_k)):
+                L = np.linalg.cholesky(covs[k])
+                y = np.linalg.solve(L, (z_test - mu[k]).T)
+                out.append(np.log(w[k]) - 0.5 * (y**2).sum(0) - 0.5 * np.log(np.diag(L)).sum()
+                           - 0.5 * d * np.log(2 * np.pi))
+            return -logsumexp(np.stack(out, 1), axis=1)
+        if mistake == "naive":
+            return -np.log(np.exp(-gmm_scores(z_test, w, mu, covs)[1]))
+        return gmm_scores(z_test, w, mu, covs)[1]
+    return dagmm_energy
+
+
+@pytest.mark.parametrize("mistake, pattern", [
+    ("root-twice", "square-rooted twice"),
+    ("no-eps", "eps is missing"),
+    ("weights", r"pi_k = sum_i r_ik / n"),
+    ("unweighted", "weighted by its memberships"),
+    ("naive", "NaN or inf"),
+])
+def test_ex6_task4_mistakes(ref6, mistake, pattern):
+    with np.errstate(all="ignore"):
+        fails(checks.check_dagmm_energy, _dagmm(ref6, mistake), match=pattern)

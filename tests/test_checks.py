@@ -357,7 +357,8 @@ def test_registry_names_every_check_of_exercise_2():
     assert list(tasks) == [f"task-{i}" for i in range(1, 6)]
     assert all(f.task == t for t, f in tasks.items())
     assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors", "03-image-patches",
-                                 "04-subspaces-sparse-coding", "05-cnn-features", "08-deep-svdd"}
+                                 "04-subspaces-sparse-coding", "05-cnn-features", "06-autoencoders",
+                                 "08-deep-svdd"}
     for exercise in checks.TASKS.values():  # every check is exported by the package
         for check in exercise.values():
             assert getattr(checks, check.__name__) is check and check.__name__ in checks.__all__

@@ -12,6 +12,7 @@ One module per exercise, named after its chapter, and a base shared by all:
 * :mod:`adcourse.course.checks.image_patches` -- exercise 3 (chapter 3);
 * :mod:`adcourse.course.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4);
 * :mod:`adcourse.course.checks.cnn_features` -- exercise 5 (chapter 5);
+* :mod:`adcourse.course.checks.autoencoders` -- exercise 6 (chapter 6);
 * :mod:`adcourse.course.checks.deep_svdd` -- exercise 8 (chapter 8).
 
 A check cell calls the task's check without arguments; it finds the student's
@@ -38,6 +39,7 @@ no torch, no scikit-learn (the references are imported by the judges).
 from __future__ import annotations
 
 from adcourse.course.checks import (
+    autoencoders,
     cnn_features,
     deep_svdd,
     image_patches,
@@ -46,6 +48,12 @@ from adcourse.course.checks import (
     subspaces_sparse_coding,
 )
 from adcourse.course.checks._base import CheckFailed, NotDefined
+from adcourse.course.checks.autoencoders import (
+    check_dagmm_energy,
+    check_gmm_scores,
+    check_reconstruction_threshold,
+    check_ssim_map,
+)
 from adcourse.course.checks.cnn_features import (
     check_collect_activations,
     check_location_statistics,
@@ -121,6 +129,11 @@ __all__ = [
     "check_mahalanobis_map",
     "check_student_teacher_score",
     "check_three_sigma_threshold",
+    # exercise 6: autoencoders
+    "check_ssim_map",
+    "check_reconstruction_threshold",
+    "check_gmm_scores",
+    "check_dagmm_energy",
     # exercise 8: Deep SVDD
     "check_initial_center",
     "check_one_class_loss",
@@ -137,6 +150,7 @@ TASKS = {
     "03-image-patches": image_patches.TASKS,
     "04-subspaces-sparse-coding": subspaces_sparse_coding.TASKS,
     "05-cnn-features": cnn_features.TASKS,
+    "06-autoencoders": autoencoders.TASKS,
     "08-deep-svdd": deep_svdd.TASKS,
 }
 
