@@ -56,8 +56,6 @@ BOOK_RC = {
     "legend.fontsize": 9,
     "legend.title_fontsize": 9,
     "figure.titlesize": 11,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
 }
 
 __all__ = ["show_images", "score_histograms", "roc", "threshold_sweep", "book_style", "subplots",

@@ -1,6 +1,10 @@
 """Build the course book strictly: every chapter executed, any error or warning fails.
 
-Usage: python scripts/build_book.py [--out DIR]
+Usage: python scripts/build_book.py [--out DIR] [--chapters 01-performance-measures ...]
+
+``--chapters`` builds a smaller book (the intro, the chapters named, the notation and
+references pages) in a temporary copy, to look at a few chapters quickly; the default is the
+whole book.
 
 1. vendors MathJax / widget JavaScript into book/_vendor (offline rendering);
 2. removes the previous HTML (Sphinx never deletes images of an earlier build from
@@ -18,8 +22,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -46,17 +53,42 @@ def prune(html: Path) -> int:
     return freed
 
 
-def build(out: Path | None = None) -> Path:
-    """Build the book; return the folder of the HTML (raises CalledProcessError on failure)."""
+def partial_book(chapters, where: Path) -> Path:
+    """Copy the book into ``where/book`` with a table of contents of ``chapters`` only."""
+    book = where / "book"
+    shutil.copytree(BOOK, book, ignore=shutil.ignore_patterns("_build", "_vendor", "__pycache__"))
+    (where / "exercises").symlink_to(ROOT / "exercises")
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    wanted = set(chapters)
+    known = {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    if wanted - known:
+        raise SystemExit(f"not in book/_toc.yml: {sorted(wanted - known)}")
+    toc["parts"] = [dict(part, chapters=[c for c in part["chapters"] if c["file"] in wanted
+                                         or not c["file"][:2].isdigit()])
+                    for part in toc["parts"]]
+    toc["parts"] = [p for p in toc["parts"] if p["chapters"]]
+    (book / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
+    return book
+
+
+def build(out: Path | None = None, chapters=None) -> Path:
+    """Build the book (or only ``chapters``); return the folder of the HTML.
+
+    Raises ``CalledProcessError`` when the strict build fails.
+    """
     bin_dir = Path(sys.executable).parent
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py"), str(BOOK / "_vendor")],
+    book = BOOK
+    if chapters:
+        book = partial_book(chapters, Path(tempfile.mkdtemp(prefix="adcourse-book-")))
+        out = out or book.parent
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "vendor_assets.py"), str(book / "_vendor")],
                    check=True)
-    cmd = [str(bin_dir / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(BOOK)]
+    cmd = [str(bin_dir / "jupyter-book"), "build", "--all", "-W", "-n", "--keep-going", str(book)]
     if out is not None:
         cmd += ["--path-output", str(out)]
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    html = (out if out is not None else BOOK) / "_build" / "html"
+    html = (out if out is not None else book) / "_build" / "html"
     shutil.rmtree(html, ignore_errors=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, cwd=ROOT)
@@ -69,9 +101,12 @@ def build(out: Path | None = None) -> Path:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: book/)")
+    parser.add_argument("--chapters", nargs="+", default=None, metavar="NAME",
+                        help="build only these chapters (file names without .md) with the intro, "
+                             "notation and references, in a temporary copy of the book")
     args = parser.parse_args(argv)
     try:
-        build(args.out)
+        build(args.out, args.chapters)
     except subprocess.CalledProcessError as exc:
         print(f"\nBook build FAILED ({exc.cmd[0]} exited {exc.returncode}); "
               "see the messages above and book/_build/html/reports/", file=sys.stderr)
