@@ -220,6 +220,10 @@ def compare(methods, datasets, fitted=None):
         the page, say): they are scored as they are, without refitting, and the
         recorded fit time is reported. Saves refitting expensive models.
 
+    Data sets that share their training data (the same array object, e.g. one
+    training set and several test sets) share one fitted detector per method: it
+    is fitted once, and its fit time is counted once (in the first of them).
+
     Returns
     -------
     Table
@@ -230,6 +234,7 @@ def compare(methods, datasets, fitted=None):
     if unknown:
         raise ValueError(f"fitted has keys that are not (method, data set) pairs of the table: {unknown}")
     rows, images = [], None
+    shared = {}  # (method, id of the training data) -> fitted detector
     for dname, spec in datasets.items():
         train, test = (spec[0], spec[1:]) if len(spec) == 3 else spec
         is_images = hasattr(test, "masks")
@@ -243,8 +248,13 @@ def compare(methods, datasets, fitted=None):
                 if (mname, dname) in (fitted or {}):
                     det, fit_s = fitted[(mname, dname)]
                     row.update(_evaluate(det, train, test, fit_s))
+                    shared.setdefault((mname, id(train)), det)
+                elif (mname, id(train)) in shared:  # fitted on these very data already
+                    row.update(_evaluate(shared[(mname, id(train))], train, test, 0.0))
                 else:
-                    row.update(_evaluate(make(), train, test))
+                    det = make()
+                    row.update(_evaluate(det, train, test))
+                    shared[(mname, id(train))] = det
             except Exception as exc:  # one failure must not hide the other results
                 row.update(error=f"{type(exc).__name__}: {exc}")
             rows.append(row)
@@ -431,6 +441,8 @@ def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
         Draws every data set of the table with one seed (training, validation and
         test data all from that seed), e.g.
         ``lambda s: {"nanofibres": (make_nanofibers(8, random_state=s).images, ...)}``.
+        A data set that exists once (real images) may be returned for one seed only: its
+        cells then show that single value, without a spread.
     seeds : sequence of int
         At least 3 for a table that the text draws conclusions from.
     fitted : dict (method, data set, seed) -> (detector, fit seconds), optional
@@ -463,7 +475,29 @@ class SeedTable:
         self.seeds = list(seeds)
         self.measures = self.tables[0].measures
         self.methods = self.tables[0].methods
-        self.datasets = self.tables[0].datasets
+        self.datasets = list(dict.fromkeys(d for t in self.tables for d in t.datasets))
+        self.hidden = set()
+
+    def hide(self, dataset=None, measure=None):
+        """Leave out of the rendered table the columns of ``dataset`` and/or ``measure``
+        (e.g. ``hide(measure="image_auroc")``); the numbers stay available. Returns self."""
+        for d in self.datasets:
+            for m in self.measures:
+                if (dataset is None or d == dataset) and (measure is None or m == measure):
+                    self.hidden.add((d, m))
+        return self
+
+    def select(self, datasets=None, measures=None):
+        """A view of the table showing only ``datasets`` and ``measures`` (the same numbers:
+        one computation, several narrower tables that fit the page)."""
+        view = SeedTable(self.tables, self.seeds)
+        view.hidden = set(self.hidden) | {(d, m) for d in self.datasets for m in self.measures
+                                          if (datasets is not None and d not in datasets)
+                                          or (measures is not None and m not in measures)}
+        return view
+
+    def _shown(self):
+        return [(d, m) for d in self.datasets for m in self.measures if (d, m) not in self.hidden]
 
     def values(self, method, dataset, measure):
         """The measure on every seed (NaN where the method failed)."""
@@ -476,16 +510,26 @@ class SeedTable:
             out.append(np.nan if v is None else float(v))
         return np.array(out)
 
+    def _finite(self, method, dataset, measure):
+        v = self.values(method, dataset, measure)
+        return v[np.isfinite(v)]
+
     def mean(self, method, dataset, measure):
-        return float(np.mean(self.values(method, dataset, measure)))
+        """Mean over the seeds that measured it (NaN if none did)."""
+        v = self._finite(method, dataset, measure)
+        return float(np.mean(v)) if len(v) else float("nan")
 
     def spread(self, method, dataset, measure):
-        """Standard deviation over the seeds (0 with a single seed)."""
-        v = self.values(method, dataset, measure)
+        """Standard deviation over the seeds (0 when measured with a single seed)."""
+        v = self._finite(method, dataset, measure)
         return float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
 
     def text(self, method, dataset, measure, digits=3):
-        """``"0.912 ± 0.013"``: the cell as the table shows it (for glue in the prose)."""
+        """``"0.912 ± 0.013"``: the cell as the table shows it (for glue in the prose);
+        a data set that only one seed drew (``datasets(seed)`` left it out for the
+        others, e.g. a fixed real data set) shows its single value, without a spread."""
+        if len(self._finite(method, dataset, measure)) == 1:
+            return f"{self.mean(method, dataset, measure):.{digits}f}"
         return f"{self.mean(method, dataset, measure):.{digits}f} ± {self.spread(method, dataset, measure):.{digits}f}"
 
     def clearly_better(self, a, b, dataset, measure):
@@ -514,12 +558,11 @@ class SeedTable:
         import pandas as pd
 
         cols, data = [], {}
-        for d in self.datasets:
-            for m in self.measures:
-                key = (d, _LABELS.get(m, m)) if len(self.measures) > 1 else (d, "")
-                cols.append(key)
-                data[key] = [self.text(meth, d, m, digits) for meth in self.methods]
-        frame = pd.DataFrame(data, index=pd.Index(self.methods, name="method"))
+        for d, m in self._shown():
+            key = (d, _LABELS.get(m, m)) if len(self.measures) > 1 else (d, "")
+            cols.append(key)
+            data[key] = [self.text(meth, d, m, digits) for meth in self.methods]
+        frame = pd.DataFrame(data, index=pd.Index(self.methods))
         frame.columns = pd.MultiIndex.from_tuples(cols) if len(self.measures) > 1 else [d for d, _ in cols]
         frame["time (s)"] = [f"{self.time(meth):.1f}" for meth in self.methods]
         return frame
@@ -528,7 +571,7 @@ class SeedTable:
         return self.frame().to_string()
 
     def _repr_html_(self):
-        best = {(d, m): self.best(d, m) for d in self.datasets for m in self.measures}
+        best = {(d, m): self.best(d, m) for d, m in self._shown()}
         frame = self.frame()
         for (d, m), meth in best.items():
             col = (d, _LABELS.get(m, m)) if len(self.measures) > 1 else d

@@ -292,3 +292,51 @@ def test_result_rows_of_every_table_kind():
     assert row["spread"] == pytest.approx(oc.spread("kNN")) and row["fit_s"] > 0
     with pytest.raises(TypeError, match="SeedTable or OneClassTable"):
         result_rows({"a": 1})
+
+
+def test_seed_table_hides_columns_but_keeps_the_numbers():
+    from adcourse.compare import compare_seeds
+
+    table = compare_seeds({"Gaussian": GaussianDetector}, _seeded, seeds=(0, 1))
+    table.hide(dataset="ring")
+    assert list(table.frame().columns) == ["blobs", "time (s)"]
+    assert "ring" not in table._repr_html_()
+    assert np.isfinite(table.mean("Gaussian", "ring", "auroc"))
+    view = table.select(datasets=["ring"])
+    assert list(view.frame().columns) == ["time (s)"]  # ring was hidden in the table already
+    assert list(compare_seeds({"Gaussian": GaussianDetector}, _seeded, seeds=(0, 1)).select(
+        datasets=["ring"]).frame().columns) == ["ring", "time (s)"]
+
+
+def test_data_sets_sharing_their_training_data_share_one_fit():
+    fits = []
+
+    class Counting(GaussianDetector):
+        def fit(self, X, y=None):
+            fits.append(len(X))
+            return super().fit(X)
+
+    X, y = make_shapes_2d("blobs", 200, 20, random_state=0)
+    X2, y2 = make_shapes_2d("blobs", 200, 20, random_state=1)
+    train = X[y == 0]
+    table = compare({"g": Counting}, {"a": (train, X, y), "b": (train, X2, y2), "c": (train.copy(), X, y)})
+    assert len(fits) == 2  # a and b share one fit; c has its own copy of the data
+    assert table.value("g", "b", "fit_s") == 0.0 and table.value("g", "a", "fit_s") > 0
+    assert table.value("g", "c", "auroc") == table.value("g", "a", "auroc")
+
+
+def test_a_data_set_drawn_by_one_seed_only_has_no_spread():
+    from adcourse.compare import compare_seeds
+
+    def sets(seed):
+        out = _seeded(seed)
+        if seed:
+            out.pop("ring")  # "ring" exists once, like a fixed real data set
+        return out
+
+    table = compare_seeds({"Gaussian": GaussianDetector}, sets, seeds=(0, 1, 2))
+    once = compare({"Gaussian": GaussianDetector}, _seeded(0)).value("Gaussian", "ring", "auroc")
+    assert table.mean("Gaussian", "ring", "auroc") == pytest.approx(once)
+    assert table.spread("Gaussian", "ring", "auroc") == 0.0
+    assert table.text("Gaussian", "ring", "auroc") == f"{once:.3f}"
+    assert "±" in table.text("Gaussian", "blobs", "auroc")
