@@ -20,8 +20,9 @@ class of a labelled data set normal in turn, several seeds) and returns a
 A book's main comparison on several data sets runs on several data seeds
 (:func:`compare_seeds`): every cell is then ``mean ± spread`` (the standard
 deviation over the seeds), and :meth:`SeedTable.clearly_better` says whether a
-difference is larger than that spread, the only kind of difference the text may
-draw a conclusion from.
+difference is larger than its spread over the seeds (the seeds pair the methods:
+the test is on the per-seed differences), the only kind of difference the text
+may draw a conclusion from.
 
 **Results shared between chapters.** A chapter that computed a table saves it with
 one line, ``save_results("ch05-nanofibres", table)``; the closing chapter reads it
@@ -532,18 +533,41 @@ class SeedTable:
             return f"{self.mean(method, dataset, measure):.{digits}f}"
         return f"{self.mean(method, dataset, measure):.{digits}f} ± {self.spread(method, dataset, measure):.{digits}f}"
 
+    def difference(self, a, b, dataset, measure):
+        """Per-seed differences ``a - b`` (the seeds where both were measured)."""
+        d = self.values(a, dataset, measure) - self.values(b, dataset, measure)
+        return d[np.isfinite(d)]
+
     def clearly_better(self, a, b, dataset, measure):
-        """True when ``a`` beats ``b`` by more than the spread: the intervals
-        ``mean ± spread`` of the two methods do not overlap."""
-        return (self.mean(a, dataset, measure) - self.spread(a, dataset, measure)
-                > self.mean(b, dataset, measure) + self.spread(b, dataset, measure))
+        """True when ``a`` beats ``b`` by more than the spread.
+
+        The seeds pair the methods (both are measured on the same draws of the data), so
+        the test is on the per-seed differences ``a - b``: ``a`` must win on every seed,
+        and the mean difference must exceed the standard deviation of the differences.
+        A data set measured once (one seed) only needs ``a > b``: it has no spread.
+        """
+        d = self.difference(a, b, dataset, measure)
+        if len(d) == 0:
+            return False
+        if len(d) == 1:
+            return bool(d[0] > 0)
+        return bool(d.min() > 0 and d.mean() > np.std(d, ddof=1))
+
+    def difference_text(self, a, b, dataset, measure, digits=3):
+        """``"0.041 ± 0.012"``: mean ± sd over the seeds of ``a - b`` (for glue in the prose)."""
+        d = self.difference(a, b, dataset, measure)
+        if len(d) == 1:
+            return f"{d[0]:.{digits}f}"
+        return f"{d.mean():.{digits}f} ± {np.std(d, ddof=1):.{digits}f}"
 
     def assert_better(self, a, b, dataset, measure):
         """Raise ``AssertionError`` (with the numbers) unless :meth:`clearly_better`."""
         if not self.clearly_better(a, b, dataset, measure):
+            d = self.difference(a, b, dataset, measure)
             raise AssertionError(
                 f"{a!r} does not beat {b!r} by more than the spread on {dataset!r} ({measure}): "
-                f"{self.text(a, dataset, measure)} vs {self.text(b, dataset, measure)}")
+                f"{self.text(a, dataset, measure)} vs {self.text(b, dataset, measure)}, "
+                f"per-seed differences {np.round(d, 3).tolist()}")
 
     def best(self, dataset, measure):
         """Method with the highest mean."""

@@ -196,7 +196,7 @@ def test_compare_seeds_is_mean_and_spread_of_single_seed_tables():
     assert "<table" in html and "overflow-x: auto" in html and "3 data seeds" in html
 
 
-def test_clearly_better_needs_a_difference_larger_than_the_spread():
+def test_clearly_better_needs_a_difference_larger_than_its_spread():
     from adcourse.compare import SeedTable, Table
 
     def table(a_values, b_values):
@@ -205,15 +205,22 @@ def test_clearly_better_needs_a_difference_larger_than_the_spread():
                   for a, b in zip(a_values, b_values)]
         return SeedTable(tables, seeds=range(len(a_values)))
 
-    apart = table([0.90, 0.92, 0.91], [0.80, 0.82, 0.81])  # 0.91 ± 0.01 vs 0.81 ± 0.01
-    assert apart.clearly_better("A", "B", "d", "auroc") and not apart.clearly_better("B", "A", "d", "auroc")
-    apart.assert_better("A", "B", "d", "auroc")
-    close = table([0.90, 0.95, 0.85], [0.86, 0.88, 0.84])  # means 0.90 vs 0.86, spread 0.05
-    assert close.mean("A", "d", "auroc") > close.mean("B", "d", "auroc")
-    assert not close.clearly_better("A", "B", "d", "auroc")
-    with pytest.raises(AssertionError, match=r"0\.900 ± 0\.050 vs 0\.860 ± 0\.020"):
-        close.assert_better("A", "B", "d", "auroc")
-    assert close.best("d", "auroc") == "A"
+    # the draws move both methods together (0.70 .. 0.90), A ahead on each by 0.04 ± 0.01:
+    # the intervals of the two columns overlap, the paired differences do not
+    paired = table([0.74, 0.84, 0.95], [0.70, 0.80, 0.90])
+    assert paired.clearly_better("A", "B", "d", "auroc") and not paired.clearly_better("B", "A", "d", "auroc")
+    paired.assert_better("A", "B", "d", "auroc")
+    assert paired.difference_text("A", "B", "d", "auroc") == "0.043 ± 0.006"
+    # A ahead on average but not on every draw
+    mixed = table([0.90, 0.95, 0.85], [0.86, 0.88, 0.87])
+    assert mixed.mean("A", "d", "auroc") > mixed.mean("B", "d", "auroc")
+    assert not mixed.clearly_better("A", "B", "d", "auroc")
+    with pytest.raises(AssertionError, match=r"0\.900 ± 0\.050 vs 0\.870 ± 0\.010"):
+        mixed.assert_better("A", "B", "d", "auroc")
+    # ahead on every draw, but by less than the spread of the differences
+    noisy = table([0.81, 0.90, 0.80], [0.80, 0.80, 0.79])
+    assert not noisy.clearly_better("A", "B", "d", "auroc")
+    assert mixed.best("d", "auroc") == "A"
 
 
 # --------------------------------------------------------------------------- #
