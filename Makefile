@@ -45,7 +45,8 @@ test-fast: setup
 # (jupytext) by default. A user's own JupyterLab settings still take precedence.
 LAB_SETTINGS := $(CURDIR)/.jupyter/lab/settings
 lab: setup
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.app_settings_dir=$(LAB_SETTINGS)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(CURDIR) --LabApp.app_settings_dir=$(LAB_SETTINGS) \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 exercises: setup
 	$(PY) -m adcourse.course.exercises

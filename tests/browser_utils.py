@@ -17,8 +17,13 @@ import os
 import shutil
 import subprocess
 import sys
+import socket
 import textwrap
 import threading
+import time
+import types
+import urllib.request
+import uuid
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -432,3 +437,82 @@ def build_scratch_book(root, timeout=300, pages=None):
             + textwrap.indent((proc.stdout + proc.stderr)[-6000:], "  ")
         )
     return root / "_build" / "html"
+
+
+# ------------------------------------------------------------------- JupyterLab
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(base, token, proc, log, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"jupyter lab exited with {proc.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"{base}api/status?token={token}", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"jupyter lab did not answer at {base} within {timeout} s")
+
+
+@contextlib.contextmanager
+def jupyter_lab(root, home=None, app_settings_dir=None):
+    """Run ``jupyter lab`` on ``root`` (127.0.0.1, free port, token); yield the server.
+
+    The server: ``base`` (URL), ``token``, ``proc`` (the ``Popen``), ``runtime`` (its
+    runtime folder, where each running kernel has a connection file).
+
+    Every Jupyter folder (config, data, runtime, settings, workspaces, IPython) is a
+    fresh one under ``root``; update checks and the extension manager's PyPI look-ups
+    are off. At the end the server is asked to shut down (kernels included), then
+    terminated if it has not.
+
+    ``home`` holds those folders and the server's log (default: ``root/.jupyter-home``; give
+    a temporary folder when ``root`` is the repository); ``app_settings_dir`` replaces
+    JupyterLab's application settings (``make lab`` passes the project's
+    ``.jupyter/lab/settings``, whose ``overrides.json`` opens chapters as notebooks).
+    """
+    port, token = _free_port(), uuid.uuid4().hex
+    home = Path(home) if home is not None else root / ".jupyter-home"
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_DATA_DIR", "data"),
+                     ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
+                     ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("IPYTHONDIR", "ipython")]:
+        (home / sub).mkdir(parents=True, exist_ok=True)
+        env[var] = str(home / sub)
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",  # CI runs as root
+        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
+    if app_settings_dir is not None:
+        cmd.append(f"--LabApp.app_settings_dir={app_settings_dir}")
+    log_path = home / "jupyter-lab.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        _wait_ready(base, token, proc, log_path)
+        yield types.SimpleNamespace(base=base, token=token, proc=proc, runtime=home / "runtime")
+    finally:
+        try:
+            req = urllib.request.Request(f"{base}api/shutdown?token={token}", method="POST", data=b"")
+            urllib.request.urlopen(req, timeout=10).close()
+            proc.wait(timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()

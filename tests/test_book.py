@@ -288,3 +288,21 @@ def test_scratch_book_has_the_conventions_machinery(tmp_path):
     assert '<span class="caption-number">Fig. 1 </span>' in fig
     img = re.search(r'src="(_images/[^"]+\.png)"', fig).group(1)
     assert plot.read_font_stamp((html / img).read_bytes()) == pytest.approx(9 * plot.DPI / 72, abs=1e-3)
+
+
+def test_every_widget_of_a_chapter_is_a_named_variable_the_text_mentions():
+    """In JupyterLab a reader reads and sets a widget from Python: it needs a name to use."""
+    import jupytext
+
+    for name in _chapters():
+        nb = jupytext.read(ROOT / "book" / f"{name}.md")
+        prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+        for cell in nb.cells:
+            if cell.cell_type != "code":
+                continue
+            for call in re.finditer(r"(?m)^(.*?)\b(ThresholdExplorer|ScoreMapExplorer)\(", cell.source):
+                target = re.match(r"\s*([A-Za-z_]\w*)\s*=\s*$", call.group(1))
+                assert target, f"{name}: a {call.group(2)} is not bound to a name: {call.group(0)!r}"
+                var = target.group(1)
+                assert f"`{var}`" in prose or f"`{var}." in prose, f"{name}: the text never names `{var}`"
+
