@@ -76,10 +76,13 @@ def _methods():
             lambda p: ExpertFeatureDetector(patch_size=p, radii=(1, 2, 3, 4, 5, 6), standardize=True,
                                             density=GMMDetector(3, random_state=0), sigma=4),
             11, (9, 11, 15)),
+        # setting: (patch size, log_features, sigma)
         "4 · sparse coding": Method(
-            lambda p: SparseCodingDetector(patch_size=p, n_atoms=64, lam=0.05, stride=4, n_iter=5,
-                                           n_train_patches=3000, n_val_patches=5000, random_state=0),
-            15, (9, 15)),
+            lambda s: SparseCodingDetector(patch_size=s[0], n_atoms=64, lam=0.05, stride=4, n_iter=5,
+                                           n_train_patches=3000, n_val_patches=5000,
+                                           log_features=s[1], sigma=s[2], random_state=0),
+            (15, True, 4.0), ((15, False, 0.0), (15, False, 4.0), (15, True, 4.0), (9, True, 4.0),
+                              (21, True, 4.0))),
         "5 · latent kNN": Method(
             lambda layers: LatentPatchDetector(layers=layers, max_samples=10000, sigma=4),
             ("layer1", "layer2"), (("layer1", "layer2"),)),  # + stem: 0.828 vs 0.826, 4x slower

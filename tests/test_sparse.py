@@ -275,3 +275,25 @@ def test_detector_one_image_stride_and_errors(nanofibres):
         SparseCodingDetector(n_train_patches=10).fit(train.images)
     with pytest.raises(ValueError, match="validation_fraction"):
         SparseCodingDetector(validation_fraction=1.0).fit(train.images)
+
+
+def test_detector_log_features_and_smoothing(nanofibres, fitted):
+    """log_features fits the density on log(features + 1e-6); sigma smooths the map."""
+    from adcourse.decision import smooth_maps
+    from adcourse.images.patches import patch_scores_to_map
+
+    train, test = nanofibres
+    det = clone(fitted).set_params(log_features=True, sigma=2.0).fit(train.images)
+    # same dictionary and validation features as without the options
+    np.testing.assert_array_equal(det.dictionary_, fitted.dictionary_)
+    np.testing.assert_array_equal(det.validation_features_, fitted.validation_features_)
+    logs = np.log(det.validation_features_ + 1e-6)
+    np.testing.assert_allclose(det.density_.mean_, logs.mean(axis=0), rtol=1e-10)
+    feats = det.features(test.images[:2])
+    scores = GaussianDetector().fit(logs).anomaly_score(np.log(feats.reshape(-1, 2) + 1e-6))
+    expected = smooth_maps(patch_scores_to_map(scores.reshape(2, 56, 56), (64, 64), 9), 2.0)
+    np.testing.assert_allclose(det.anomaly_map(test.images[:2]), expected, rtol=1e-9)
+    with pytest.raises(ValueError, match="sigma must be a number >= 0"):
+        SparseCodingDetector(sigma=-1.0).fit(train.images)
+    with pytest.raises(TypeError, match="log_features must be a bool"):
+        SparseCodingDetector(log_features="yes").fit(train.images)

@@ -69,9 +69,12 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from adcourse.base import BaseImageDetector
+from adcourse.decision import smooth_maps
 from adcourse.vectors.density import GaussianDetector
 from adcourse.images.patches import extract_patches, patch_scores_to_map
 from adcourse.validation import check_images
+
+_LOG_EPS = 1e-6  # added to the features before their logarithm (log_features)
 
 __all__ = [
     "soft_threshold",
@@ -687,6 +690,13 @@ class SparseCodingDetector(BaseImageDetector):
         float64 to about 1e-5 relative).
     mode : {"average", "centre"}, default "average"
         How patch scores become pixel scores (:func:`adcourse.images.patches.patch_scores_to_map`).
+    log_features : bool, default False
+        Fit :math:`\hat\phi_0` on :math:`[\log \mathrm{err}, \log\|\boldsymbol\alpha\|_1]`
+        (both plus :math:`10^{-6}`) instead of the features themselves: both are
+        positive with long right tails, which a Gaussian fits better on a log scale.
+    sigma : float, default 0.0
+        Gaussian smoothing of the map (:func:`adcourse.decision.smooth_maps`); 0
+        disables it.
     random_state : int, default 0
 
     Attributes
@@ -726,6 +736,8 @@ class SparseCodingDetector(BaseImageDetector):
         admm_tol=1e-3,
         float32=True,
         mode="average",
+        log_features=False,
+        sigma=0.0,
         random_state=0,
     ):
         self.patch_size = patch_size
@@ -741,6 +753,8 @@ class SparseCodingDetector(BaseImageDetector):
         self.admm_tol = admm_tol
         self.float32 = float32
         self.mode = mode
+        self.log_features = log_features
+        self.sigma = sigma
         self.random_state = random_state
 
     # -- patches ------------------------------------------------------------
@@ -787,6 +801,10 @@ class SparseCodingDetector(BaseImageDetector):
         _check_positive(self.admm_tol, "admm_tol")
         if self.mode not in ("average", "centre"):
             raise ValueError(f"mode must be 'average' or 'centre', got {self.mode!r}")
+        if isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or self.sigma < 0:
+            raise ValueError(f"sigma must be a number >= 0, got {self.sigma!r}")
+        if not isinstance(self.log_features, (bool, np.bool_)):
+            raise TypeError(f"log_features must be a bool, got {self.log_features!r}")
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         if self.n_atoms > self.n_train_patches:
@@ -848,7 +866,11 @@ class SparseCodingDetector(BaseImageDetector):
         self.dictionary_objective_ = result.objective
         self.validation_features_ = self._code(P_val)
         density = GaussianDetector() if self.density is None else clone(self.density)
-        self.density_ = density.fit(self.validation_features_)
+        self.density_ = density.fit(self._monitored(self.validation_features_))
+
+    def _monitored(self, features):
+        r"""What :math:`\hat\phi_0` sees: the features, or their logarithms (``log_features``)."""
+        return np.log(features + _LOG_EPS) if self.log_features else features
 
     # -- public -------------------------------------------------------------
     def features(self, images):
@@ -869,5 +891,6 @@ class SparseCodingDetector(BaseImageDetector):
     def _map(self, images):
         feats = self._features(images)
         n, nh, nw, _ = feats.shape
-        scores = self.density_.anomaly_score(feats.reshape(-1, 2)).reshape(n, nh, nw)
-        return patch_scores_to_map(scores, images.shape, self.patch_size, self.stride, self.mode)
+        scores = self.density_.anomaly_score(self._monitored(feats.reshape(-1, 2))).reshape(n, nh, nw)
+        maps = patch_scores_to_map(scores, images.shape, self.patch_size, self.stride, self.mode)
+        return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
