@@ -18,15 +18,21 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTION = ROOT / "solutions" / "01-performance-measures.ipynb"
 
 
+def solution_functions(path, **namespace):
+    """The reference functions of a solution notebook: its ``solution`` code cells run in
+    ``namespace`` (plus ``np``)."""
+    nb = nbformat.read(str(path), as_version=4)
+    ns = {"np": np, **namespace}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
+            exec(compile(cell.source, str(path), "exec"), ns)
+    return ns
+
+
 @pytest.fixture(scope="module")
 def ref():
     """The reference functions, taken from the solution notebook's ``solution`` cells."""
-    nb = nbformat.read(str(SOLUTION), as_version=4)
-    ns = {"np": np}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, str(SOLUTION), "exec"), ns)
-    return ns
+    return solution_functions(SOLUTION)
 
 
 def judged(check, *functions):
@@ -344,12 +350,7 @@ SOLUTION_2 = ROOT / "solutions" / "02-random-vectors.ipynb"
 @pytest.fixture(scope="module")
 def ref2():
     """The reference functions of exercise 2, from its solution notebook."""
-    nb = nbformat.read(str(SOLUTION_2), as_version=4)
-    ns = {"np": np}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, str(SOLUTION_2), "exec"), ns)
-    return ns
+    return solution_functions(SOLUTION_2)
 
 
 def test_registry_names_every_check_of_exercise_2():
@@ -358,6 +359,7 @@ def test_registry_names_every_check_of_exercise_2():
     assert all(f.task == t for t, f in tasks.items())
     assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors", "03-image-patches",
                                  "04-subspaces-sparse-coding", "05-cnn-features", "06-autoencoders",
+                                 "07-self-supervision",
                                  "08-deep-svdd"}
     for exercise in checks.TASKS.values():  # every check is exported by the package
         for check in exercise.values():

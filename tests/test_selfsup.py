@@ -257,6 +257,25 @@ def test_geom_posteriors_are_the_networks_on_the_transformed_images(geom, digits
     np.testing.assert_allclose(np.exp(lp), post, atol=1e-6)  # other batches: float32 round-off
 
 
+def test_geom_remembers_the_last_posteriors_only_for_the_same_images_and_network(geom, digits):
+    imgs = digits.images_test[:5]
+    first = geom.log_posteriors(imgs)
+    first[:] = 0.0                                          # the caller's copy, not the remembered one
+    again = geom.log_posteriors(imgs)
+    direct = transformation_log_posteriors(geom.model_, imgs, geom.transformations_, batch_size=geom.batch_size)
+    np.testing.assert_array_equal(again, direct)
+    other = imgs.copy()
+    other[0, 0, 0] = 1.0 - other[0, 0, 0]                   # one pixel changed: computed anew
+    np.testing.assert_array_equal(geom.log_posteriors(other),
+                                  transformation_log_posteriors(geom.model_, other, geom.transformations_,
+                                                                batch_size=geom.batch_size))
+    refit = clone(geom).set_params(random_state=7).fit(digits.images_train[:20])
+    refit._last_log_posteriors = geom._last_log_posteriors   # (as a copied detector would carry it)
+    np.testing.assert_array_equal(refit.log_posteriors(other),
+                                  transformation_log_posteriors(refit.model_, other, refit.transformations_,
+                                                                batch_size=refit.batch_size))
+
+
 def test_geom_dirichlet_is_the_mle_of_the_training_posteriors(geom, digits):
     lp = geom.log_posteriors(digits.images_train)
     for i in (0, 5):

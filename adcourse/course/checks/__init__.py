@@ -13,6 +13,7 @@ One module per exercise, named after its chapter, and a base shared by all:
 * :mod:`adcourse.course.checks.subspaces_sparse_coding` -- exercise 4 (chapter 4);
 * :mod:`adcourse.course.checks.cnn_features` -- exercise 5 (chapter 5);
 * :mod:`adcourse.course.checks.autoencoders` -- exercise 6 (chapter 6);
+* :mod:`adcourse.course.checks.self_supervision` -- exercise 7 (chapter 7);
 * :mod:`adcourse.course.checks.deep_svdd` -- exercise 8 (chapter 8).
 
 A check cell calls the task's check without arguments; it finds the student's
@@ -45,6 +46,7 @@ from adcourse.course.checks import (
     image_patches,
     performance_measures,
     random_vectors,
+    self_supervision,
     subspaces_sparse_coding,
 )
 from adcourse.course.checks._base import CheckFailed, NotDefined
@@ -87,6 +89,13 @@ from adcourse.course.checks.random_vectors import (
     check_isolation,
     check_knn_score,
     check_mahalanobis_scores,
+)
+from adcourse.course.checks.self_supervision import (
+    check_build_tr_new,
+    check_dirichlet_log_pdf,
+    check_inpaint,
+    check_simple_score,
+    check_tile_masks,
 )
 from adcourse.course.checks.subspaces_sparse_coding import (
     check_admm_step,
@@ -134,6 +143,12 @@ __all__ = [
     "check_reconstruction_threshold",
     "check_gmm_scores",
     "check_dagmm_energy",
+    # exercise 7: self-supervision
+    "check_build_tr_new",
+    "check_simple_score",
+    "check_dirichlet_log_pdf",
+    "check_tile_masks",
+    "check_inpaint",
     # exercise 8: Deep SVDD
     "check_initial_center",
     "check_one_class_loss",
@@ -151,6 +166,7 @@ TASKS = {
     "04-subspaces-sparse-coding": subspaces_sparse_coding.TASKS,
     "05-cnn-features": cnn_features.TASKS,
     "06-autoencoders": autoencoders.TASKS,
+    "07-self-supervision": self_supervision.TASKS,
     "08-deep-svdd": deep_svdd.TASKS,
 }
 
