@@ -306,3 +306,27 @@ def test_every_widget_of_a_chapter_is_a_named_variable_the_text_mentions():
                 var = target.group(1)
                 assert f"`{var}`" in prose or f"`{var}." in prose, f"{name}: the text never names `{var}`"
 
+
+@pytest.mark.parametrize("name", _chapters())
+def test_chapter_follows_the_conventions(built_book, name):
+    """book/CONVENTIONS.md on the built page: run box with the exercise download, learning
+    objectives, citations, every figure numbered with a caption and meaningful alt text."""
+    html = (built_book / f"{name}.html").read_text(encoding="utf-8")
+    box = html[html.index("adc-run-box"):]
+    box = box[: box.index("</div>")]
+    if not re.search(r"(?m)^:exercise:\s*none\s*$", (ROOT / "book" / f"{name}.md").read_text(encoding="utf-8")):
+        download = re.search(r'href="(_downloads/[^"]+/' + re.escape(name) + r'\.ipynb)"', box)
+        assert download and (built_book / download.group(1)).is_file(), f"{name}: no exercise download"
+    assert "adc-objectives" in html, f"{name}: no learning objectives"
+    assert 'class="bibtex-citation"' in html and 'href="references.html#' in html, f"{name}: cites nothing"
+    outputs = re.findall(r'<div class="cell_output docutils container">(.*?)</div>\n</div>', html, re.S)
+    images = re.findall(r"<img[^>]*>", "".join(outputs))
+    assert images, f"{name}: no figures"
+    for figure in re.findall(r"<figure[^>]*>.*?</figure>", html, re.S):
+        if "<img" not in figure:
+            continue
+        alt = re.search(r'alt="([^"]*)"', figure).group(1)
+        assert len(alt.split()) >= 8 and not alt.startswith("_images"), f"{name}: poor alt text {alt!r}"
+        assert re.search(r'<span class="caption-number">Fig\. \d+ </span>', figure), f"{name}: no number"
+    in_figures = sum(f.count("<img") for f in re.findall(r"<figure[^>]*>.*?</figure>", html, re.S))
+    assert in_figures == len(images), f"{name}: {len(images) - in_figures} figures without a caption"

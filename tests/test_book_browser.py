@@ -1,10 +1,12 @@
 """The built book as a reader meets it: headless Chromium at 1280 px and 400 px.
 
 Reading checks of book/CONVENTIONS.md on the real pages: the mobile menu opens the chapter
-list, no page raises a JavaScript error or asks another host for anything, outputs and
-tables fit or scroll (never cut), display math fits or scrolls, the search snippets show no
-raw TeX. Needs Chromium at /usr/bin/chromium (skipped with the reason
-when it is absent) and the strict build (the ``built_book`` fixture).
+list, no page raises a JavaScript error or asks another host for anything, every figure's
+text is at least 9 CSS px at the size it is shown, outputs and tables fit or scroll (never
+cut), display math fits or scrolls, the search snippets show no raw TeX, a chapter page
+weighs less than its budget; and `make lab`'s JupyterLab opens the chapters as notebooks.
+Needs Chromium at /usr/bin/chromium (skipped with the reason when it is absent) and the
+strict build (the ``built_book`` fixture).
 """
 
 import re
@@ -25,6 +27,11 @@ pytestmark = [
     pytest.mark.skipif(chromium_missing_reason() is not None, reason=chromium_missing_reason() or ""),
 ]
 
+
+
+MIN_TEXT_PX = 9.0
+# a chapter page with its figures, widgets, MathJax and theme, first visit (empty cache)
+PAGE_BUDGET_BYTES = 3.5e6  # the pages weighed 8.6-9.2 MB before book/CONVENTIONS.md
 
 
 def _pages():
@@ -95,6 +102,34 @@ def test_pages_have_no_errors_one_header_and_stay_offline(site, name):
     page.close()
 
 
+def _figure_text_sizes(page, html_dir):
+    """[(src, displayed px of the smallest text)] for every figure in cell outputs."""
+    from adcourse import plot
+
+    shown = page.evaluate("""() => [...document.querySelectorAll('.cell_output img')].map(
+        i => [i.getAttribute('src'), i.naturalWidth, i.getBoundingClientRect().width])""")
+    out = []
+    for src, natural, width in shown:
+        stamp = plot.read_font_stamp((html_dir / src).read_bytes()) if src.endswith(".png") else None
+        out.append((src, None if stamp is None else stamp * width / natural))
+    return out
+
+
+@pytest.mark.parametrize("width", [1280, 400])
+@pytest.mark.parametrize("name", _chapters())
+def test_figure_text_is_readable_at_its_displayed_size(site, built_book, name, width):
+    """Every figure carries the font stamp of plot.book_style, and its smallest text is
+    >= 9 CSS px as the page shows it (a narrow screen scrolls a wide figure instead)."""
+    page, _, _ = _open(site, name, width)
+    sizes = _figure_text_sizes(page, built_book)
+    assert sizes, f"{name}: no figures"
+    unstamped = [src for src, px in sizes if px is None]
+    assert not unstamped, f"{name}: figures not drawn under plot.book_style(): {unstamped}"
+    small = [(src, round(px, 1)) for src, px in sizes if px < MIN_TEXT_PX]
+    assert not small, f"{name} at {width} px: figure text below {MIN_TEXT_PX} px: {small}"
+    page.close()
+
+
 @pytest.mark.parametrize("name", _chapters())
 def test_outputs_tables_and_equations_fit_or_scroll(site, name):
     """Nothing is cut at 1280 px: a wide output, table or equation scrolls in its own box."""
@@ -136,3 +171,37 @@ def test_search_snippets_show_symbols_not_tex(site):
     assert any("P_N" in s or "𝒫" in s or "PN" in s.replace(" ", "") for s in snippets), snippets
     assert page.evaluate("adcourseTexToText('\\\\(\\\\mathcal{P}_N \\\\neq \\\\gamma\\\\)')") == "P_N ≠ γ"
     page.close()
+
+
+@pytest.mark.parametrize("name", _chapters())
+def test_chapter_page_weight_is_within_budget(site, name):
+    """Only what the page uses is loaded: no 3.6 MB widget manager, no SVG-icon script."""
+    import bench_book
+
+    base, browser = site
+    result = bench_book.measure_page(browser, base + name)
+    heavy = sorted(((n, url.split("/", 3)[-1]) for _, url, n in result["files"]), reverse=True)[:5]
+    assert result["weight"] <= PAGE_BUDGET_BYTES, (
+        f"{name} weighs {result['weight'] / 1e6:.2f} MB (budget {PAGE_BUDGET_BYTES / 1e6:.1f}); largest: {heavy}")
+    urls = [url for *_, url, _ in result["files"]]
+    assert not [u for u in urls if "html-manager/embed-amd.js" in u or "fontawesome.js" in u], urls
+
+
+def test_make_lab_reaches_the_chapters_and_opens_them_as_notebooks(site, tmp_path):
+    """`make lab`'s JupyterLab: the root shows book/ and exercises/, a chapter opens as a notebook."""
+    from browser_utils import jupyter_lab
+
+    browser = site[1]
+    with jupyter_lab(ROOT, home=tmp_path, app_settings_dir=ROOT / ".jupyter" / "lab" / "settings") as lab:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{lab.base}lab/tree?token={lab.token}")
+        listing = page.locator(".jp-DirListing-itemText")
+        listing.first.wait_for(timeout=60_000)
+        names = set(listing.all_inner_texts())
+        assert {"book", "exercises"} <= names, names
+        page.goto(f"{lab.base}lab/tree/book/01-performance-measures.md?token={lab.token}")
+        # a notebook (cells: markdown and code), not the text editor a .md opens in by default
+        page.locator(".jp-NotebookPanel .jp-CodeCell").first.wait_for(timeout=60_000)
+        page.locator(".jp-NotebookPanel .jp-MarkdownCell").first.wait_for(timeout=60_000)
+        assert page.locator(".jp-FileEditor:visible").count() == 0
+        page.close()
