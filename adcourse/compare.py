@@ -51,7 +51,7 @@ from adcourse import metrics
 from adcourse.validation import check_vectors
 
 __all__ = ["External", "compare", "compare_seeds", "Table", "SeedTable", "one_class", "OneClassTable",
-           "save_results", "load_results", "cached", "results_folder", "result_rows"]
+           "save_results", "load_results", "saved_results", "cached", "results_folder", "result_rows"]
 
 _LABELS = {"auroc": "AUROC", "image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pro": "PRO"}
 
@@ -689,6 +689,17 @@ def load_results(name, folder=None):
         return None
     with open(path, "rb") as fh:
         return pickle.load(fh)
+
+
+def saved_results(folder=None):
+    """Every table saved by the current sources: dict name -> table, sorted by name."""
+    folder = Path(folder) if folder is not None else results_folder()
+    version = folder / _sources_fingerprint(folder)
+    out = {}
+    for path in sorted(version.glob("*.pkl")) if version.is_dir() else []:
+        with open(path, "rb") as fh:
+            out[path.stem] = pickle.load(fh)
+    return out
 
 
 def cached(name, compute, folder=None):

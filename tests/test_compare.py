@@ -252,9 +252,10 @@ def test_save_load_cached_and_invalidation(tmp_path, monkeypatch):
     got, reused = cmp.cached("ch99-y", lambda: calls.append(1) or "computed", folder=tmp_path)
     assert not reused and calls == [1] and got == "computed"
     assert cmp.load_results("ch99-y", folder=tmp_path) == "computed"
+    assert list(cmp.saved_results(folder=tmp_path)) == ["ch99-x", "ch99-y"]
     # other sources, other results: an old table is never shown
     monkeypatch.setattr(cmp, "_sources_fingerprint", lambda folder: "another-version")
-    assert cmp.load_results("ch99-x", folder=tmp_path) is None
+    assert cmp.load_results("ch99-x", folder=tmp_path) is None and cmp.saved_results(folder=tmp_path) == {}
     cmp.save_results("ch99-z", 1, folder=tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["another-version"]  # the stale version is removed
     for bad in ("", "a/b", "..", ".hidden", 3):

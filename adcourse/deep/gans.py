@@ -1059,7 +1059,7 @@ class FCGANDetector(BaseImageDetector):
         Channels of the seed / code map.
     widths : sequence of int, default (16, 32, 64)
         Stride-2 stages of :math:`\mathcal E` and of :math:`\mathcal D`'s image branch.
-    reconstruction_weight : float, default 10.0
+    reconstruction_weight : float, default 1.0
         :math:`\mu`.
     crop_size : int, default 32
         Side of the training crops (images smaller than that are used whole).
@@ -1067,8 +1067,8 @@ class FCGANDetector(BaseImageDetector):
         Number of training crops.
     sigma : float, default 2.0
         Smoothing of the maps (pixels).
-    n_epochs : int, default 30
-    batch_size : int, default 32
+    n_epochs : int, default 10
+    batch_size : int, default 16
     lr : float, default 2e-3
     random_state : int, default 0
     device : "auto", "cpu", "cuda", ...
@@ -1091,8 +1091,8 @@ class FCGANDetector(BaseImageDetector):
     ((1, 64, 64), (1, 48, 80))
     """
 
-    def __init__(self, map="combined", alpha=0.5, latent_channels=16, widths=(16, 32, 64), reconstruction_weight=10.0,
-                 crop_size=32, n_crops=256, sigma=2.0, n_epochs=30, batch_size=32, lr=2e-3, random_state=0,
+    def __init__(self, map="combined", alpha=0.5, latent_channels=16, widths=(16, 32, 64), reconstruction_weight=1.0,
+                 crop_size=32, n_crops=256, sigma=2.0, n_epochs=10, batch_size=16, lr=2e-3, random_state=0,
                  device="auto", progress=True):
         self.map = map
         self.alpha = alpha
