@@ -93,7 +93,7 @@ def determinism():
 
 
 def chapter_table(seeds=(0, 1, 2), datasets=("nanofibres", "brick")):
-    from adcourse import metrics
+    from adcourse.compare import compare_seeds
     from adcourse.deep.autoencoders import AutoencoderDetector, AutoencoderGMMDetector
     from adcourse.deep.dagmm import DAGMM
     from adcourse.images.patches import PatchDetector
@@ -102,41 +102,28 @@ def chapter_table(seeds=(0, 1, 2), datasets=("nanofibres", "brick")):
     patch = dict(patch_size=9, stride=3, max_train_patches=4000)
     small = dict(n_epochs=10, batch_size=128, progress=False)
     methods = {
-        "4 · PCA residual": lambda s: PatchDetector(PCADetector(20), patch_size=9),
-        **{f"AE, {loss}": (lambda s, loss=loss: AutoencoderDetector(loss=loss, random_state=s, **AE))
+        "4 · PCA residual": lambda: PatchDetector(PCADetector(20), patch_size=9),
+        **{f"AE, {loss}": (lambda loss=loss: AutoencoderDetector(loss=loss, **AE))
            for loss in ("l2", "ssim", "ms_ssim", "msgms")},
-        "AE + GMM (patches)": lambda s: PatchDetector(AutoencoderGMMDetector(random_state=s, **small),
-                                                      random_state=s, **patch),
-        "DAGMM (patches)": lambda s: PatchDetector(DAGMM(random_state=s, **small), random_state=s, **patch),
+        "AE + GMM (patches)": lambda: PatchDetector(AutoencoderGMMDetector(**small), **patch),
+        "DAGMM (patches)": lambda: PatchDetector(DAGMM(**small), **patch),
     }
+    table = compare_seeds(methods, lambda seed: {d: _dataset(d, seed) for d in datasets}, seeds=seeds)
+    print(f"{len(seeds)} seeds (mean ± sd over seeds):")
+    print(table.frame().to_string())
     for dataset in datasets:
-        results = {m: [] for m in methods}
-        for seed in seeds:
-            train, test = _dataset(dataset, seed)
-            for name, make in methods.items():
-                t0 = time.perf_counter()
-                maps = make(seed).fit(train).anomaly_map(test.images)
-                results[name].append((metrics.roc_auc(maps.max(axis=(1, 2)), test.labels),
-                                      metrics.pixel_roc_auc(maps, test.masks), metrics.pro_auc(maps, test.masks),
-                                      time.perf_counter() - t0))
-        print(f"{dataset}, {len(seeds)} seeds (mean ± sd over seeds):")
-        for name, rows in results.items():
-            a = np.array(rows)
-            cells = "  ".join(f"{label} {a[:, k].mean():.3f} ± {a[:, k].std(ddof=1):.3f}"
-                              for k, label in enumerate(("image AUROC", "pixel AUROC", "PRO")))
-            print(f"  {name:22s} {cells}  {a[:, 3].mean():5.1f} s")
-        pix = {m: np.array(r)[:, 1] for m, r in results.items()}
-        best_structural = max(("AE, ssim", "AE, ms_ssim", "AE, msgms"), key=lambda m: pix[m].mean())
-        best6 = max((m for m in methods if not m.startswith("4")), key=lambda m: pix[m].mean())
-        print(f"  target structural >= l2 (pixel AUROC): {best_structural} {pix[best_structural].mean():.3f} vs "
-              f"l2 {pix['AE, l2'].mean():.3f}")
-        print(f"  target best chapter 6 >= PCA residual: {best6} {pix[best6].mean():.3f} vs "
-              f"{pix['4 · PCA residual'].mean():.3f}")
+        pix = {m: table.mean(m, dataset, "pixel_auroc") for m in methods}
+        best_structural = max(("AE, ssim", "AE, ms_ssim", "AE, msgms"), key=pix.get)
+        best6 = max((m for m in methods if not m.startswith("4")), key=pix.get)
+        print(f"  {dataset}: target structural >= l2 (pixel AUROC): {best_structural} {pix[best_structural]:.3f} "
+              f"vs l2 {pix['AE, l2']:.3f}")
+        print(f"  {dataset}: target best chapter 6 >= PCA residual: {best6} {pix[best6]:.3f} vs "
+              f"{pix['4 · PCA residual']:.3f}")
 
 
 def earlier_chapters(seeds=(0, 1, 2), datasets=("nanofibres", "brick")):
     """The methods of chapters 3-5 on the same nanofibre protocol: which is the best to compare with."""
-    from adcourse import data, metrics
+    from adcourse.compare import compare_seeds
     from adcourse.deep.latent import LatentPatchDetector
     from adcourse.deep.padim import PerLocationGaussian
     from adcourse.images.features import ExpertFeatureDetector, LocalFeatureDetector
@@ -156,18 +143,11 @@ def earlier_chapters(seeds=(0, 1, 2), datasets=("nanofibres", "brick")):
         "5 · latent kNN": lambda: LatentPatchDetector(layers=("layer1", "layer2"), max_samples=5000, sigma=4),
         "5 · PaDiM": lambda: PerLocationGaussian(),
     }
+    table = compare_seeds(methods, lambda seed: {d: _dataset(d, seed) for d in datasets}, seeds=seeds)
     for dataset in datasets:
-        results = {m: [] for m in methods}
-        for seed in seeds:
-            train, test = _dataset(dataset, seed)
-            for name, make in methods.items():
-                t0 = time.perf_counter()
-                maps = make().fit(train).anomaly_map(test.images)
-                results[name].append((metrics.pixel_roc_auc(maps, test.masks), time.perf_counter() - t0))
         print(f"chapters 3-5 on the chapter's {dataset} protocol: pixel AUROC, mean ± sd over seeds")
-        for name, rows in sorted(results.items(), key=lambda kv: -np.mean([r[0] for r in kv[1]])):
-            a = np.array(rows)
-            print(f"  {name:30s} {a[:, 0].mean():.3f} ± {a[:, 0].std(ddof=1):.3f}  {a[:, 1].mean():5.1f} s")
+        for name in sorted(methods, key=lambda m: -table.mean(m, dataset, "pixel_auroc")):
+            print(f"  {name:30s} {table.text(name, dataset, 'pixel_auroc')}  {table.time(name):5.1f} s")
 
 
 def _dataset(name, seed):
