@@ -180,7 +180,7 @@ def test_autoencoder_map_is_the_training_loss_per_pixel(stripes_detector):
     assert rgb.anomaly_map(np.repeat(test[:2, None], 3, axis=1)).shape == (2, 32, 32)
 
 
-@pytest.mark.parametrize("loss", ["l2", "ms_ssim", "gms", "msgms"])
+@pytest.mark.parametrize("loss", ["l2", "ms_ssim", "gms", "msgms", "cw_ssim"])
 def test_autoencoder_losses_and_options(loss):
     train, _ = _stripes(4)
     det = AutoencoderDetector(loss=loss, weight=0.5, n_crops=32, n_epochs=1, sigma=1.0, image_score="mean", **FAST)

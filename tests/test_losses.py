@@ -13,6 +13,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure as
 
 from adcourse.deep.losses import (
     MS_SSIM_BETAS,
+    cw_ssim,
     gaussian_window,
     gms,
     ms_ssim,
@@ -20,6 +21,7 @@ from adcourse.deep.losses import (
     n_scales_that_fit,
     reconstruction_loss,
     ssim,
+    steerable_pyramid_masks,
 )
 
 torch.set_num_threads(1)
@@ -209,3 +211,88 @@ def test_bad_input():
         reconstruction_loss(x, y, "ssim", weight=-1)
     with pytest.raises(ValueError, match="do not fit"):
         msgms(x[..., :4, :4], y[..., :4, :4], n_scales=3)
+
+
+# --------------------------------------------------------------------------- #
+# CW-SSIM and its complex steerable pyramid
+# --------------------------------------------------------------------------- #
+def _negative_frequencies(m):
+    """m(-omega) on the FFT grid: index k -> (-k) mod n on the last two axes."""
+    return torch.roll(torch.flip(m, (-2, -1)), (1, 1), (-2, -1))
+
+
+@pytest.mark.parametrize("shape, n_scales, n_orientations", [((32, 32), 2, 4), ((40, 36), 3, 4), ((48, 48), 3, 6)])
+def test_steerable_pyramid_is_a_tight_frame(shape, n_scales, n_orientations):
+    hp, bands, lp = steerable_pyramid_masks(*shape, n_scales, n_orientations, dtype=torch.float64)
+    assert bands.shape == (n_scales * n_orientations, *shape)
+    neg = _negative_frequencies(bands)
+    assert float((bands * neg).abs().max()) < 1e-12  # one-sided: complex (analytic) coefficients
+    total = hp**2 + 0.25 * (bands**2 + neg**2).sum(0) + lp**2
+    np.testing.assert_allclose(total.numpy(), 1.0, atol=1e-12)
+    # perfect reconstruction: high-pass + real parts of the bands + low-pass, each filtered again
+    x = torch.as_tensor(np.random.default_rng(0).random((2, 1, *shape)))
+    f = torch.fft.fft2(x)
+    real_parts = torch.fft.ifft2(f[:, :, None] * bands).real
+    again = torch.fft.ifft2(torch.fft.fft2(real_parts) * 0.5 * (bands + neg)).real.sum(2)
+    rebuilt = torch.fft.ifft2(f * hp**2).real + again + torch.fft.ifft2(f * lp**2).real
+    np.testing.assert_allclose(rebuilt.numpy(), x.numpy(), atol=1e-12)
+
+
+def test_cw_ssim_known_cases():
+    x, _ = _pair(48, seed=2)
+    x = x[1:]  # no flat patch: the index without K is defined everywhere
+    assert float(cw_ssim(x, x).value) == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(cw_ssim(x, x + 0.2).map.numpy(), 1.0, atol=1e-12)  # brightness never reaches the bands
+    for a in (0.3, 0.5, 0.8):  # contrast: 2a / (1 + a^2) at every pixel when K = 0
+        np.testing.assert_allclose(cw_ssim(x, a * x, k=0.0).map.numpy(), 2 * a / (1 + a * a), atol=1e-10)
+    # a translation by one pixel: a phase shift of the coefficients, which CW-SSIM tolerates and SSIM does not
+    fibres = torch.zeros(1, 1, 48, 48, dtype=torch.float64)
+    fibres[..., ::6, :] = 1.0
+    fibres = torch.as_tensor(ndimage.gaussian_filter(fibres.numpy(), (0, 0, 1.0, 1.0)))
+    shifted = torch.roll(fibres, 1, -2)
+    assert float(cw_ssim(fibres, shifted).value) > 0.9 > float(ssim(fibres, shifted).value) + 0.2
+    # unrelated noise is far from 1
+    noise = torch.as_tensor(np.random.default_rng(3).random(x.shape))
+    assert float(cw_ssim(x, noise).value) < 0.6
+
+
+def test_cw_ssim_map_equals_a_direct_numpy_computation():
+    x, y = _pair(32, n=2)
+    ours = cw_ssim(x, y, n_scales=2, n_orientations=4, window_size=7, k=0.03, padding=8)
+    pad = 8
+    xp = np.pad(x.numpy(), ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    yp = np.pad(y.numpy(), ((0, 0), (0, 0), (pad, pad), (pad, pad)), mode="reflect")
+    _, bands, _ = steerable_pyramid_masks(48, 48, 2, 4, dtype=torch.float64)
+    expected = np.zeros(x.shape)
+    for band in bands.numpy():
+        cx = np.fft.ifft2(np.fft.fft2(xp) * band)[..., pad:-pad, pad:-pad]
+        cy = np.fft.ifft2(np.fft.fft2(yp) * band)[..., pad:-pad, pad:-pad]
+
+        def box(a):
+            return ndimage.uniform_filter(a, (1, 1, 7, 7), mode="mirror")
+
+        corr = box((cx * np.conj(cy)).real) + 1j * box((cx * np.conj(cy)).imag)
+        energy = box(np.abs(cx) ** 2 + np.abs(cy) ** 2)
+        expected += (2 * np.abs(corr) + 0.03**2) / (energy + 0.03**2) / len(bands)
+    np.testing.assert_allclose(ours.map.numpy(), expected, atol=1e-10)
+    assert float(ours.value) == pytest.approx(expected.mean(), abs=1e-10)
+    assert cw_ssim(x[:, 0], y[:, 0]).map.shape == (2, 32, 32)  # (n, H, W) in, (n, H, W) out
+
+
+def test_cw_ssim_as_a_loss():
+    x = torch.rand(2, 1, 32, 32, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    for target in (torch.zeros(2, 1, 32, 32), 1 - x.detach()):
+        x.grad = None
+        reconstruction_loss(target, x, "cw_ssim").value.backward()
+        assert torch.isfinite(x.grad).all()
+    x, y = _pair(32)
+    out = reconstruction_loss(x, y, "cw_ssim", weight=0.5)
+    sq = ((x - y) ** 2)[:, 0]
+    np.testing.assert_allclose(out.map.numpy(), (sq + 0.5 * (1 - cw_ssim(x, y).map[:, 0])).numpy(), atol=1e-12)
+    assert reconstruction_loss(x, y, "cw_ssim", full=False).map is None
+    with pytest.raises(ValueError, match="n_scales"):
+        cw_ssim(x, y, n_scales=0)
+    with pytest.raises(ValueError, match="window_size must be odd"):
+        cw_ssim(x, y, window_size=6)
+    with pytest.raises(ValueError, match="k must be"):
+        cw_ssim(x, y, k=-1)

@@ -32,7 +32,7 @@ from adcourse.deep.deep_svdd import DeepSVDD, deep_svdd_network
 from adcourse.deep.gans import GAN, AnoGAN, BiGANDetector, FCGANDetector
 from adcourse.deep.inpainting import InpaintingDetector
 from adcourse.deep.latent import LatentImageDetector, LatentPatchDetector
-from adcourse.deep.losses import gms, ms_ssim, msgms, reconstruction_loss, ssim
+from adcourse.deep.losses import cw_ssim, gms, ms_ssim, msgms, reconstruction_loss, ssim
 from adcourse.deep.padim import PerLocationGaussian
 from adcourse.deep.selfsup import GeomDetector, TwoStepSelfSupervised
 from adcourse.deep.student_teacher import StudentTeacher
@@ -51,6 +51,7 @@ __all__ = [
     "ms_ssim",
     "gms",
     "msgms",
+    "cw_ssim",
     "reconstruction_loss",
     "FeatureExtractor",
     "LatentImageDetector",

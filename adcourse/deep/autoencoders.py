@@ -682,7 +682,7 @@ class AutoencoderDetector(_ImagesOrVectors):
 
     Parameters
     ----------
-    loss : {"auto", "l2", "ssim", "ms_ssim", "gms", "msgms"}, default "auto"
+    loss : {"auto", "l2", "ssim", "ms_ssim", "gms", "msgms", "cw_ssim"}, default "auto"
         The structural term; ``"auto"`` is ``"ssim"`` for images and ``"l2"``
         for vectors (the only loss for vectors).
     weight : float, default 1.0

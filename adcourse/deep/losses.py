@@ -1,4 +1,4 @@
-r"""Image similarity measures as differentiable torch losses: SSIM, MS-SSIM, GMS, MSGMS.
+r"""Image similarity measures as differentiable torch losses: SSIM, MS-SSIM, GMS, MSGMS, CW-SSIM.
 
 An autoencoder trained with the squared error alone learns to reproduce the
 local mean of an image well and its edges and textures badly: a blurred
@@ -65,6 +65,15 @@ MSGMS (Zavrtanik et al., 2021, "RIAD")
     average-pooled versions), each upsampled bilinearly to the input size; its
     value is the mean over the scales of each scale's mean GMS (RIAD's loss is
     one minus it).
+CW-SSIM (Sampat et al., 2009)
+    SSIM's contrast-structure comparison applied to the complex coefficients of
+    a steerable pyramid (:func:`steerable_pyramid_masks`, undecimated, by FFT):
+    per band, :math:`(2|\overline{c_x c_y^*}| + K) / (\overline{|c_x|^2} +
+    \overline{|c_y|^2} + K)` over a 7×7 neighbourhood, averaged over the bands.
+    A small translation is a phase shift of the coefficients, which the modulus
+    ignores (the lecture's best loss on the SEM images). Checked on known cases
+    (tight frame, perfect reconstruction, brightness offset, contrast
+    :math:`2a/(1+a^2)`, a one-pixel shift) and against a direct numpy computation.
 
 Conventions and checks. Local statistics are computed on the images padded
 by **reflection** (torch's ``"reflect"``, scipy's ``"mirror"``), so the maps
@@ -87,6 +96,10 @@ Z. Wang, E. P. Simoncelli, A. C. Bovik, "Multiscale structural similarity for
 image quality assessment", Asilomar 2003.
 W. Xue, L. Zhang, X. Mou, A. C. Bovik, "Gradient magnitude similarity deviation",
 IEEE TIP 2014.
+M. P. Sampat, Z. Wang, S. Gupta, A. C. Bovik, M. K. Markey, "Complex wavelet
+structural similarity: a new image similarity index", IEEE TIP 2009.
+J. Portilla, E. P. Simoncelli, "A parametric texture model based on joint
+statistics of complex wavelet coefficients", IJCV 2000.
 V. Zavrtanik, M. Kristan, D. Skočaj, "Reconstruction by inpainting for visual
 anomaly detection", Pattern Recognition 2021.
 P. Bergmann, S. Löwe, M. Fauser, D. Sattlegger, C. Steger, "Improving unsupervised
@@ -105,6 +118,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -120,6 +134,8 @@ __all__ = [
     "ms_ssim",
     "gms",
     "msgms",
+    "cw_ssim",
+    "steerable_pyramid_masks",
     "n_scales_that_fit",
     "reconstruction_loss",
     "LOSSES",
@@ -129,7 +145,7 @@ __all__ = [
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 #: the losses :func:`reconstruction_loss` knows
-LOSSES = ("l2", "ssim", "ms_ssim", "gms", "msgms")
+LOSSES = ("l2", "ssim", "ms_ssim", "gms", "msgms", "cw_ssim")
 
 
 class Similarity(NamedTuple):
@@ -502,7 +518,145 @@ def msgms(x, y, *, data_range=1.0, n_scales=None, c=0.0026, full=True):
 # --------------------------------------------------------------------------- #
 # the autoencoders' loss
 # --------------------------------------------------------------------------- #
-_SIMILARITIES = {"ssim": ssim, "ms_ssim": ms_ssim, "gms": gms, "msgms": msgms}
+# --------------------------------------------------------------------------- #
+# CW-SSIM: SSIM of complex steerable-pyramid coefficients
+# --------------------------------------------------------------------------- #
+def _log_lowpass(r, cutoff):
+    """Radial low-pass of the pyramid: 1 below ``cutoff / 2``, 0 above ``cutoff``, a log-raised cosine between."""
+    t = torch.log2(r.clamp_min(1e-12) / cutoff).clamp(-1, 0)  # -1 at cutoff / 2, 0 at cutoff
+    return torch.cos(0.5 * np.pi * (t + 1))
+
+
+def steerable_pyramid_masks(height, width, n_scales=2, n_orientations=4, dtype=torch.float32, device=None):
+    r"""Frequency responses of an undecimated complex steerable pyramid (Portilla & Simoncelli).
+
+    On the FFT grid of an ``height`` × ``width`` image, with polar frequency
+    coordinates :math:`(\rho, \theta)` (:math:`\rho` in radians per pixel), the
+    log-raised-cosine low-pass :math:`L_j(\rho)` of cut-off :math:`\pi / 2^j`
+    (1 below :math:`\pi / 2^{j+1}`, 0 above :math:`\pi / 2^j`) gives
+
+    * the high-pass residual :math:`H_0 = \sqrt{1 - L_0^2}`,
+    * the band of scale :math:`j = 1..J` and orientation :math:`\theta_k = \pi k / K`,
+      :math:`B_{jk}(\rho, \theta) = L_{j-1}(\rho)\sqrt{1 - L_j(\rho)^2}\; 2\alpha_K
+      \cos^{K-1}(\theta - \theta_k)\,[\,|\theta - \theta_k| < \pi/2\,]`, one-sided,
+      so that its coefficients are complex (analytic) and their real parts are
+      those of the real steerable pyramid,
+      :math:`\alpha_K = 2^{K-1}(K-1)! / \sqrt{K\,(2K-2)!}`,
+    * the low-pass residual :math:`L_J`.
+
+    They tile the spectrum: :math:`H_0^2 + \sum_{jk} \tfrac{1}{4}(|B_{jk}(\omega)|^2 +
+    |B_{jk}(-\omega)|^2) + L_J^2 = 1`, so the image is the sum of the high-pass, the real
+    parts of the bands and the low-pass (each filtered once more by its own response):
+    a tight frame, tested exactly.
+
+    Returns
+    -------
+    highpass : tensor (H, W)
+    bands : tensor (J * K, H, W)
+        Scale-major (all orientations of scale 1 first).
+    lowpass : tensor (H, W)
+    """
+    fy = torch.fft.fftfreq(height, dtype=torch.float64, device=device) * 2 * np.pi
+    fx = torch.fft.fftfreq(width, dtype=torch.float64, device=device) * 2 * np.pi
+    wy, wx = torch.meshgrid(fy, fx, indexing="ij")
+    rho, theta = torch.sqrt(wx**2 + wy**2), torch.atan2(wy, wx)
+    low = [_log_lowpass(rho, np.pi / 2**j) for j in range(n_scales + 1)]
+    k = n_orientations
+    alpha = 2 ** (k - 1) * math.factorial(k - 1) / math.sqrt(k * math.factorial(2 * k - 2))
+    bands = []
+    for j in range(1, n_scales + 1):
+        radial = low[j - 1] * torch.sqrt((1 - low[j] ** 2).clamp_min(0))
+        for o in range(k):
+            d = torch.remainder(theta - np.pi * o / k + np.pi, 2 * np.pi) - np.pi  # angle to theta_k in [-pi, pi)
+            angular = 2 * alpha * torch.cos(d).clamp_min(0) ** (k - 1) * (d.abs() < np.pi / 2)
+            bands.append(radial * angular)
+    highpass = torch.sqrt((1 - low[0] ** 2).clamp_min(0))
+    cast = dict(dtype=dtype, device=device)
+    return highpass.to(**cast), torch.stack(bands).to(**cast), low[n_scales].to(**cast)
+
+
+def cw_ssim(x, y, *, data_range=1.0, n_scales=None, n_orientations=4, window_size=7, k=0.03, padding=8,
+            full=True):
+    r"""Complex-wavelet SSIM (Sampat et al. 2009) of two image batches: per-pixel map and mean.
+
+    Both images go through the complex steerable pyramid of
+    :func:`steerable_pyramid_masks` (undecimated, computed with the FFT after
+    ``padding`` pixels of reflection padding, so every band is at the input
+    resolution). For the coefficients :math:`c_x, c_y` of one band, averaged over
+    the ``window_size`` × ``window_size`` neighbourhood of each pixel,
+
+    .. math::
+
+        \tilde S(c) = \frac{2\,\bigl|\overline{c_x c_y^*}\bigr| + K}
+                           {\overline{|c_x|^2} + \overline{|c_y|^2} + K},
+
+    and the map is the mean of :math:`\tilde S` over the :math:`J \times K_o` bands
+    (the residual high- and low-pass are left out, as in the paper). A common
+    phase shift of the coefficients, which is what a small translation does, leaves
+    :math:`|\overline{c_x c_y^*}|` unchanged: CW-SSIM tolerates small shifts that SSIM
+    punishes. A brightness offset does not reach the bands (map = 1); a contrast
+    change :math:`y = a x` gives :math:`2a / (1 + a^2)` exactly when :math:`K = 0`.
+
+    Parameters
+    ----------
+    x, y : tensors (n, C, H, W) or (n, H, W)
+    data_range : float, default 1.0
+        :math:`L`, the range of the pixel values (it scales :math:`K`).
+    n_scales : int, optional
+        :math:`J`; default: 2 below 64 px, 3 below 128 px, 4 from 128 px (the smaller side).
+    n_orientations : int, default 4
+    window_size : int, default 7
+        The paper's 7 × 7 neighbourhood (a box average, reflection padding).
+    k : float, default 0.03
+        :math:`K = (k L)^2`, a small constant that keeps the ratio defined where both
+        images are flat (there the map is 1), as SSIM's :math:`C_2`; 0 is the paper's
+        index without it.
+    padding : int, default 8
+        Reflection padding before the FFT (the pyramid is circular), cropped after.
+    full : bool, default True
+        Compute the map (``False``: ``map=None``).
+
+    Returns
+    -------
+    Similarity
+        ``map`` shaped like ``x`` (1 = identical), ``value`` its mean.
+    """
+    x, y, ndim = _as_pair(x, y)
+    h, w = x.shape[-2:]
+    if n_scales is None:
+        n_scales = 2 if min(h, w) < 64 else 3 if min(h, w) < 128 else 4
+    for name, v, lo in (("n_scales", n_scales, 1), ("n_orientations", n_orientations, 1),
+                        ("window_size", window_size, 1), ("padding", padding, 0)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if window_size % 2 == 0:
+        raise ValueError(f"window_size must be odd, got {window_size}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Real) or not (np.isfinite(k) and k >= 0):
+        raise ValueError(f"k must be a finite number >= 0, got {k!r}")
+    big_k = (float(k) * _check_positive(data_range, "data_range")) ** 2
+    pad = min(int(padding), h - 1, w - 1)
+    if window_size // 2 >= min(h, w):
+        raise ValueError(f"the images must be larger than half the window, got {(h, w)}")
+    n = x.shape[0]
+    both = torch.cat([x, y])
+    if pad:
+        both = F.pad(both, (pad, pad, pad, pad), mode="reflect")
+    _, bands, _ = steerable_pyramid_masks(*both.shape[-2:], n_scales, n_orientations, dtype=x.dtype,
+                                          device=x.device)
+    coeffs = torch.fft.ifft2(torch.fft.fft2(both)[:, :, None] * bands)  # (2n, C, bands, H', W') complex
+    if pad:
+        coeffs = coeffs[..., pad : pad + h, pad : pad + w]
+    cx, cy = coeffs[:n], coeffs[n:]
+    corr = cx * cy.conj()
+    energy = cx.real**2 + cx.imag**2 + cy.real**2 + cy.imag**2
+    box = torch.full((window_size,), 1.0 / window_size, dtype=x.dtype, device=x.device)
+    stats = _blur(torch.stack([corr.real, corr.imag, energy]), box)  # local means over the window
+    s = (2 * _safe_sqrt(stats[0] ** 2 + stats[1] ** 2) + big_k) / (stats[2] + big_k)
+    s = s.mean(2)  # over the bands
+    return Similarity(_restore(s, ndim) if full else None, s.mean())
+
+
+_SIMILARITIES = {"ssim": ssim, "ms_ssim": ms_ssim, "gms": gms, "msgms": msgms, "cw_ssim": cw_ssim}
 
 
 def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0, full=True):
@@ -512,7 +666,7 @@ def reconstruction_loss(x, x_hat, loss="ssim", weight=1.0, data_range=1.0, full=
     ----------
     x, x_hat : tensors (n, C, H, W) or (n, H, W)
         Images :math:`\mathbf s` and reconstructions :math:`\hat{\mathbf s}`.
-    loss : {"l2", "ssim", "ms_ssim", "gms", "msgms"}, default "ssim"
+    loss : {"l2", "ssim", "ms_ssim", "gms", "msgms", "cw_ssim"}, default "ssim"
         The structural term; ``"l2"`` is the squared error alone.
     weight : float, default 1.0
         :math:`\lambda`, the weight of the structural term (ignored for ``"l2"``).
