@@ -285,10 +285,9 @@ def test_protocol_clone_determinism_and_bad_input(make):
 # --------------------------------------------------------------------------- #
 from pathlib import Path  # noqa: E402
 
-import nbformat  # noqa: E402
 from scipy import ndimage  # noqa: E402
 from scipy.special import logsumexp  # noqa: E402
-from test_checks import fails, passes_everywhere  # noqa: E402  (tests/ is on sys.path)
+from test_checks import fails, passes_everywhere, solution_functions  # noqa: E402  (tests/ is on sys.path)
 
 from adcourse.course import checks  # noqa: E402
 
@@ -299,12 +298,7 @@ EX6 = "06-autoencoders"
 def ref6():
     """The reference functions of exercise 6, from its solution notebook."""
     path = Path(__file__).resolve().parent.parent / "solutions" / f"{EX6}.ipynb"
-    nb = nbformat.read(str(path), as_version=4)
-    ns = {"np": np, "ndimage": ndimage, "logsumexp": logsumexp}
-    for cell in nb.cells:
-        if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", []):
-            exec(compile(cell.source, str(path), "exec"), ns)
-    return ns
+    return solution_functions(path, ndimage=ndimage, logsumexp=logsumexp)
 
 
 def test_exercise_6_registry():
