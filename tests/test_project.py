@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,3 +48,23 @@ def test_environment_pins_python_311():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     assert "python=3.11" in env["dependencies"]
     assert env["name"] == "adcourse"
+
+
+def test_bibliography_parses_and_holds_every_cited_key():
+    """A merge that drops one closing brace breaks the whole book build: catch it in seconds."""
+    pybtex = pytest.importorskip("pybtex.database")
+
+    bib_text = (ROOT / "book" / "references.bib").read_text(encoding="utf-8")
+    keys = re.findall(r"(?m)^@\w+\{([^,\s]+),", bib_text)
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    assert not repeated, f"book/references.bib: keys defined twice: {repeated}"
+    entries = pybtex.parse_string(bib_text, "bibtex").entries
+    assert len(entries) == len(keys), "book/references.bib: an entry is not closed or not parsed"
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    pages = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
+    cited = set()
+    for page in (ROOT / "book" / f"{name}.md" for name in pages):
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", page.read_text(encoding="utf-8")):
+            cited.update(k.strip() for k in group.split(","))
+    missing = sorted(cited - set(entries))
+    assert not missing, f"cited in book/*.md but not in book/references.bib: {missing}"
