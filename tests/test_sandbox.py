@@ -65,3 +65,17 @@ def test_outputs_are_read_as_regular_files_only(tmp_path):
     assert sandbox.read_output(tmp_path, "fifo", 10) is None  # does not block
     assert sandbox.read_output(tmp_path, "big", 10) is None
     assert sandbox.read_output(tmp_path, "missing", 10) is None
+
+
+def test_an_installation_under_tmp_stays_visible(monkeypatch):
+    """A clone or venv under /tmp is mounted after the private /tmp, not hidden by it."""
+    sources = {"/tmp/clone/.venv": Path("/tmp/clone/.venv"), "/opt/adcourse/adcourse": Path("/x")}
+    monkeypatch.setattr(sandbox, "_readonly_sources", lambda: sources)
+    iso = sandbox.detect("none")
+    with sandbox.Sandbox(iso) as box:
+        args = box._bwrap_args({}, [], [])
+    tmpfs = args.index("--tmpfs")
+    assert args[tmpfs + 1] == "/tmp"
+    binds = {args[i + 2]: i for i, a in enumerate(args) if a == "--ro-bind"}
+    for inside in sources:
+        assert binds[inside] > tmpfs, f"{inside} is mounted before the private /tmp, which hides it"

@@ -515,12 +515,13 @@ class Sandbox:
         for name in _ETC:
             if (Path("/etc") / name).exists():
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        # the private /tmp first: an installation under /tmp (a venv or clone there) is mounted on
+        # top of it, not hidden by it (bubblewrap applies the mounts in order)
+        args += ["--proc", "/proc", "--dev", "/dev", "--size", str(self.limits.tmp_mb * _MB), "--tmpfs", "/tmp"]
         for inside, host in _readonly_sources().items():
             source = (self.host / "stage" / _stage_name(inside)) if self.isolation.staging else host
             args += ["--ro-bind", str(source), inside]
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(self.limits.tmp_mb * _MB), "--tmpfs", "/tmp",
-                 "--dir", "/tmp/home", "--dir", "/tmp/mpl", "--dir", "/tmp/runtime",
+        args += ["--dir", "/tmp/home", "--dir", "/tmp/mpl", "--dir", "/tmp/runtime",
                  "--dir", BOX_WORK, "--bind", str(self.host_out), BOX_OUT]
         for name, fd in zip(inputs, fds):
             args += ["--file", str(fd), f"{BOX_WORK}/{name}"]
