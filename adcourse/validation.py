@@ -134,14 +134,19 @@ def check_vectors(X, name="X", n_features=None, min_samples=1):
     return arr
 
 
-def check_images(images, name="images", min_size=1):
-    """Return images as a finite float array (n, H, W) or (n, C, H, W) in [0, 1]."""
+def check_images(images, name="images", min_size=1, shape=None):
+    """Return images as a finite float array (n, H, W) or (n, C, H, W) in [0, 1].
+
+    ``shape``: the shape of one image the caller requires (a detector's training images), or None.
+    """
     arr = _as_float_array(images, name)
     if arr.ndim not in (3, 4):
         raise ValueError(
             f"{name} must be (n, H, W) grayscale or (n, C, H, W), got shape {arr.shape}; "
             "for a single image use images[None]"
         )
+    if shape is not None and arr.shape[1:] != tuple(shape):
+        raise ValueError(f"{name} must have the shape of the training images {tuple(shape)}, got {arr.shape[1:]}")
     if arr.shape[0] == 0:
         raise ValueError(f"{name} is empty: got 0 images")
     if min(arr.shape[-2:]) < min_size:

@@ -480,13 +480,7 @@ class DeepSVDD(BaseEstimator):
 
     def _check_test_images(self, images):
         check_is_fitted(self, "network_")
-        images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
-            raise ValueError(
-                f"images must have the shape of the training images {tuple(self.image_shape_)}, "
-                f"got {images.shape[1:]}"
-            )
-        return images
+        return check_images(images, "images", shape=self.image_shape_)
 
     # ------------------------------------------------------------------- fit
     def _build_network(self, x):

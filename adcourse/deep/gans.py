@@ -578,10 +578,7 @@ class _Trainable(BaseEstimator):
 
     def _test_input(self, images):
         check_is_fitted(self, "generator_")
-        images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
-            raise ValueError(f"images must have the shape of the training images {tuple(self.image_shape_)}, "
-                             f"got {images.shape[1:]}")
+        images = check_images(images, "images", shape=self.image_shape_)
         return images, torch.as_tensor(_as_nchw(images), device=self.device_)
 
     def _seed_shape(self):

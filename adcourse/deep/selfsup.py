@@ -817,11 +817,7 @@ class _TransformationModel(BaseEstimator):
 
     def _check_test_images(self, images):
         check_is_fitted(self, "model_")
-        images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
-            raise ValueError(f"images must have the shape of the training images {tuple(self.image_shape_)}, "
-                             f"got {images.shape[1:]}")
-        return images
+        return check_images(images, "images", shape=self.image_shape_)
 
     def log_posteriors(self, images):
         r"""Log-posteriors (n, T, T) of the transformed images (:func:`transformation_log_posteriors`).

@@ -218,11 +218,7 @@ class VAEDetector(BaseEstimator):
 
     def _check_test(self, images):
         check_is_fitted(self, "model_")
-        images = check_images(images, "images")
-        if images.shape[1:] != tuple(self.image_shape_):
-            raise ValueError(f"images must have the shape of the training images {tuple(self.image_shape_)}, "
-                             f"got {images.shape[1:]}")
-        return images
+        return check_images(images, "images", shape=self.image_shape_)
 
     def _terms(self, images):
         x = torch.as_tensor(self._as_input(images))
