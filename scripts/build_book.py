@@ -11,14 +11,18 @@ whole book.
    ``_images/``), then runs ``jupyter-book build -W -n --keep-going`` (STACK-NOTES:
    without -W a failing cell still exits 0);
 3. removes from ``_static/`` what no page loads (:data:`NEVER_LOADED`: the theme's
-   source maps and translations, the SVG-icon script the pages no longer include);
+   source maps and translations, the SVG-icon script the pages no longer include; and
+   :data:`FULL_MANAGER`, the 3.9 MB widget manager, when every widget of every page is
+   one that ``static-widgets.js`` renders itself);
 4. prints where the HTML is and how long it took.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,10 +43,39 @@ BOOK = ROOT / "book"
 NEVER_LOADED = ("**/*.map", "locales", "scripts/fontawesome.js", "vendor/fontawesome/webfonts/*.ttf")
 
 
+# the full widget manager (scripts/vendor_assets.py): book/_theme/static-widgets.js loads it
+# only on a page with a widget it does not render itself (not an anywidget)
+FULL_MANAGER = ("require.js", "anywidget-config.js", "html-manager")
+# the model modules static-widgets.js renders itself (its ``OWN``)
+OWN_MODULES = frozenset({"anywidget", "@jupyter-widgets/base"})
+_STATE = re.compile(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', re.S)
+
+
+def foreign_widget_modules(html: Path) -> set[str]:
+    """Model modules of the widgets saved in the pages that ``static-widgets.js`` cannot render.
+
+    Reads the widget state every page embeds (``application/vnd.jupyter.widget-state+json``);
+    an empty set means no page ever loads :data:`FULL_MANAGER`.
+    """
+    found = set()
+    for page in Path(html).glob("*.html"):
+        for block in _STATE.findall(page.read_text(encoding="utf-8")):
+            for model in json.loads(block).get("state", {}).values():
+                module = model.get("model_module")
+                if module not in OWN_MODULES:
+                    found.add(str(module))
+    return found
+
+
 def prune(html: Path) -> int:
-    """Delete :data:`NEVER_LOADED` from ``html/_static``; return the bytes freed."""
+    """Delete from ``html/_static`` what no page loads; return the bytes freed.
+
+    :data:`NEVER_LOADED` always goes; :data:`FULL_MANAGER` goes when
+    :func:`foreign_widget_modules` finds no widget that needs it.
+    """
     freed = 0
-    for pattern in NEVER_LOADED:
+    patterns = NEVER_LOADED + (() if foreign_widget_modules(html) else FULL_MANAGER)
+    for pattern in patterns:
         for path in (html / "_static").glob(pattern):
             if path.is_dir():
                 freed += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

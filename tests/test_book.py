@@ -61,11 +61,62 @@ def test_no_remote_scripts_styles_or_images(built_book):
     assert not offenders, "remote resources:\n" + "\n".join(offenders)
 
 
+def _build_book_script():
+    """scripts/build_book.py as a module (scripts/ is not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "build_book.py"
+    spec = importlib.util.spec_from_file_location("build_book", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _page_with_widgets(modules):
+    import json
+
+    state = {"version_major": 2, "version_minor": 0,
+             "state": {f"id{i}": {"model_module": m, "model_name": "X", "state": {}}
+                       for i, m in enumerate(modules)}}
+    return ('<html><head></head><body><script type="application/vnd.jupyter.widget-state+json">'
+            f"{json.dumps(state)}</script></body></html>")
+
+
+def test_prune_drops_the_widget_manager_only_when_no_page_needs_it(tmp_path):
+    """A book of anywidgets ships no 3.9 MB manager; one ipywidgets slider brings it back."""
+    build_book = _build_book_script()
+
+    def site(name, pages):
+        html = tmp_path / name
+        for rel in ("require.js", "anywidget-config.js", "html-manager/embed-amd.js",
+                    "static-widgets.js", "styles/theme.css.map"):
+            (html / "_static" / rel).parent.mkdir(parents=True, exist_ok=True)
+            (html / "_static" / rel).write_text("x" * 10)
+        for page, modules in pages.items():
+            (html / page).write_text(_page_with_widgets(modules))
+        return html
+
+    own = site("own", {"a.html": ["anywidget", "@jupyter-widgets/base"], "b.html": []})
+    assert build_book.foreign_widget_modules(own) == set()
+    assert build_book.prune(own) == 40  # manager (3 files) + the source map
+    assert sorted(p.name for p in (own / "_static").rglob("*") if p.is_file()) == ["static-widgets.js"]
+
+    mixed = site("mixed", {"a.html": ["anywidget"], "b.html": ["@jupyter-widgets/controls"]})
+    assert build_book.foreign_widget_modules(mixed) == {"@jupyter-widgets/controls"}
+    assert build_book.prune(mixed) == 10  # only the source map
+    assert (mixed / "_static" / "html-manager" / "embed-amd.js").exists()
+    assert (mixed / "_static" / "require.js").exists()
+
+
 def test_vendored_javascript_is_served_by_the_book(built_book):
+    build_book = _build_book_script()
     static = built_book / "_static"
-    for rel in ("mathjax/es5/startup.js", "require.js", "html-manager/embed-amd.js",
-                "anywidget-config.js", "static-widgets.js"):
+    for rel in ("mathjax/es5/startup.js", "static-widgets.js"):
         assert (static / rel).exists(), f"_static/{rel} missing"
+    # the full widget manager ships only when a page has a widget static-widgets.js can't draw
+    needed = bool(build_book.foreign_widget_modules(built_book))
+    for rel in ("require.js", "html-manager/embed-amd.js", "anywidget-config.js"):
+        assert (static / rel).exists() == needed, f"_static/{rel}: shipped {not needed}, needed {needed}"
     page = (built_book / "01-performance-measures.html").read_text(encoding="utf-8")
     assert "_static/mathjax/es5/startup.js" in page
     assert "_static/static-widgets.js" in page  # loads html-manager/ only for other widgets
