@@ -360,7 +360,7 @@ def test_registry_names_every_check_of_exercise_2():
     assert set(checks.TASKS) == {"01-performance-measures", "02-random-vectors", "03-image-patches",
                                  "04-subspaces-sparse-coding", "05-cnn-features", "06-autoencoders",
                                  "07-self-supervision",
-                                 "08-deep-svdd"}
+                                 "08-deep-svdd", "09-gans"}
     for exercise in checks.TASKS.values():  # every check is exported by the package
         for check in exercise.values():
             assert getattr(checks, check.__name__) is check and check.__name__ in checks.__all__

@@ -14,7 +14,8 @@ One module per exercise, named after its chapter, and a base shared by all:
 * :mod:`adcourse.course.checks.cnn_features` -- exercise 5 (chapter 5);
 * :mod:`adcourse.course.checks.autoencoders` -- exercise 6 (chapter 6);
 * :mod:`adcourse.course.checks.self_supervision` -- exercise 7 (chapter 7);
-* :mod:`adcourse.course.checks.deep_svdd` -- exercise 8 (chapter 8).
+* :mod:`adcourse.course.checks.deep_svdd` -- exercise 8 (chapter 8);
+* :mod:`adcourse.course.checks.gans` -- exercise 9 (chapter 9).
 
 A check cell calls the task's check without arguments; it finds the student's
 functions by name in the notebook::
@@ -43,6 +44,7 @@ from adcourse.course.checks import (
     autoencoders,
     cnn_features,
     deep_svdd,
+    gans,
     image_patches,
     performance_measures,
     random_vectors,
@@ -69,6 +71,12 @@ from adcourse.course.checks.deep_svdd import (
     check_outside_fractions,
     check_soft_boundary_loss,
     check_soft_boundary_radius,
+)
+from adcourse.course.checks.gans import (
+    check_anogan_functional,
+    check_bigan_score,
+    check_combined_map,
+    check_gan_losses,
 )
 from adcourse.course.checks.image_patches import (
     check_average_map,
@@ -155,6 +163,11 @@ __all__ = [
     "check_soft_boundary_loss",
     "check_soft_boundary_radius",
     "check_outside_fractions",
+    # exercise 9: GANs
+    "check_gan_losses",
+    "check_anogan_functional",
+    "check_bigan_score",
+    "check_combined_map",
     "TASKS",
 ]
 
@@ -168,6 +181,7 @@ TASKS = {
     "06-autoencoders": autoencoders.TASKS,
     "07-self-supervision": self_supervision.TASKS,
     "08-deep-svdd": deep_svdd.TASKS,
+    "09-gans": gans.TASKS,
 }
 
 
