@@ -8,25 +8,32 @@ Protocol (adcourse.protocol, the one the book uses), at the course's scale (half
 resolution, 512 x 348 pixels), split by adcourse.data.nanotwice_split:
 
 * fit on 200 random 128 x 128 crops of the 4 first defect-free images (ITIA1141-1144);
-* settings (patch size, window, ...) chosen on the 10 *validation* images
+* settings (patch size, window, indicators, ...) chosen on the 10 *validation* images
   (ITIA1102, ITIA1106, ..., ITIA1138) with `--choose` (best pixel AUROC among the
-  candidates); the values below are those it chose (2026-12-01);
+  candidates, seed 0); the values below are those it chose (dates in the comments);
 * figures on the 31 *test* images (ITIA1145 and the 30 other defective ones), never used
   to choose anything: pixel AUROC and PRO (up to FPR 0.3) over all their pixels, the fit
-  time and the scoring time per image;
+  time and the scoring time per image, mean +- sd over 3 seeds (seed s draws the
+  training crops and seeds the detector: random_state=s);
+* the image methods of chapters 3-9 that give an anomaly map; those that score whole
+  images only (Deep SVDD, GEOM, the VAE, BiGAN, ...) are listed with the reason;
 * the same methods, same protocol, on synthetic micrographs of the same size
   (make_nanofibers: 4 defect-free 512 x 512 images to crop from, 16 test images of
-  256 x 256), to compare the ordering of the methods;
-* a figure of the maps of the best three methods on two test images (bench_real.png).
+  256 x 256), seed 0, to compare the ordering of the methods;
+* a figure of the maps of the best three methods on two test images (seed 0), saved
+  to bench_real.png in --out (never committed: it shows the real images).
 
-Adding a method is one line in METHODS.
+`--quick`: one seed, 8 test images (the two of the figure first), 100 crops, no
+synthetic column (a smoke run, minutes). Adding a method is one entry in _methods.
 
-Usage: python scripts/bench_real.py [--root FOLDER] [--choose] [--only NAME ...] [--out DIR]
+Usage: python scripts/bench_real.py [--root FOLDER] [--quick] [--seeds 0 1 2] [--choose]
+                                    [--only NAME ...] [--no-synthetic] [--out DIR] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,12 +41,23 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+SEEDS = (0, 1, 2)
+
+# detectors of the course that give one score per image and no anomaly map: not in the table
+IMAGE_LEVEL = {
+    "6 · AE + GMM on the codes": "AutoencoderGMMDetector: one score per image of its training size",
+    "6 · DAGMM": "DAGMM: one score per image of its training size",
+    "7 · GEOM (transformations)": "GeomDetector: one score per image (a classifier of transformations)",
+    "8 · Deep SVDD": "DeepSVDD: one score per image (distance of its code to the centre)",
+    "9 · BiGAN / EGBAD, AnoGAN": "BiGANDetector, AnoGAN: one score per image of the GAN's size",
+    "9 · VAE": "VAEDetector: one score per image (ELBO / reconstruction probability)",
+}
 
 
 @dataclass
 class Method:
-    """One row of the table: ``build(setting) -> detector``; ``setting`` is the value
-    chosen on the validation images among ``candidates`` (``--choose`` redoes it);
+    """One row of the table: ``build(setting, seed) -> detector``; ``setting`` is the value
+    chosen on the validation images among ``candidates`` (``--choose`` redoes it, seed 0);
     ``tiled`` for per-location detectors (scored tile by tile)."""
 
     build: object
@@ -49,6 +67,7 @@ class Method:
 
 
 def _methods():
+    from adcourse.deep import AutoencoderDetector, FCGANDetector, InpaintingDetector
     from adcourse.deep.backbones import FeatureExtractor
     from adcourse.deep.latent import LatentPatchDetector
     from adcourse.deep.padim import PerLocationGaussian
@@ -60,40 +79,73 @@ def _methods():
     from adcourse.vectors.density import GaussianDetector, GMMDetector
 
     stack = ("stem", "layer1", "layer2")
+    quiet = dict(progress=False)
     return {
         "3 · Gaussian, raw patches": Method(
-            lambda p: PatchDetector(GaussianDetector(reg=1e-4), patch_size=p), 15, (5, 9, 15)),
-        "3 · local statistics": Method(lambda w: LocalFeatureDetector(window=w), 15, (7, 11, 15)),
+            lambda p, rs: PatchDetector(GaussianDetector(reg=1e-4), patch_size=p, random_state=rs),
+            15, (5, 9, 15)),
+        # two-sided (PatchDetector(two_sided=True)): the statistic monitored by a Gaussian on its
+        # log over held-out normal patches, so that "too normal" is anomalous too. Validation
+        # (2026-12-02): raw Gaussian p9 0.435 -> 0.509, p15 0.456 -> 0.476; PCA residual p9
+        # 0.486 -> 0.549; kernel PCA p9 0.286 -> 0.649.
+        "3 · Gaussian, raw patches, two-sided": Method(
+            lambda p, rs: PatchDetector(GaussianDetector(reg=1e-4), patch_size=p, two_sided=True,
+                                        random_state=rs), 9, (9, 15)),
+        "3 · local statistics": Method(lambda w, rs: LocalFeatureDetector(window=w, random_state=rs), 15, (7, 11, 15)),
         "4 · PCA reconstruction error": Method(
-            lambda p: PatchDetector(PCADetector(20), patch_size=p), 9, (9, 15)),
+            lambda p, rs: PatchDetector(PCADetector(20), patch_size=p, random_state=rs), 9, (9, 15)),
+        "4 · PCA reconstruction error, two-sided": Method(
+            lambda p, rs: PatchDetector(PCADetector(20), patch_size=p, two_sided=True, random_state=rs),
+            9, (9,)),
         "4 · PCA energies (two terms)": Method(
-            lambda p: PatchDetector(PCAFeatureDetector(20, random_state=0), patch_size=p), 9, (9, 15)),
+            lambda p, rs: PatchDetector(PCAFeatureDetector(20, random_state=rs), patch_size=p,
+                                        random_state=rs), 9, (9, 15)),
         "4 · kernel PCA (RBF)": Method(
-            lambda p: PatchDetector(KernelPCADetector(20, max_samples=600), patch_size=p, stride=2),
+            lambda p, rs: PatchDetector(KernelPCADetector(20, max_samples=600, random_state=rs),
+                                        patch_size=p, stride=2, random_state=rs),
             9, (9, 15)),
-        "4 · expert features": Method(lambda p: ExpertFeatureDetector(patch_size=p), 15, (9, 15, 21)),
+        "4 · kernel PCA (RBF), two-sided": Method(
+            lambda p, rs: PatchDetector(KernelPCADetector(20, max_samples=600, random_state=rs),
+                                        patch_size=p, stride=2, two_sided=True, random_state=rs),
+            9, (9,)),
+        "4 · expert features": Method(lambda p, rs: ExpertFeatureDetector(patch_size=p, random_state=rs), 15, (9, 15, 21)),
         "4 · expert features + granulometry": Method(
-            lambda p: ExpertFeatureDetector(patch_size=p, radii=(1, 2, 3, 4, 5, 6), standardize=True,
-                                            density=GMMDetector(3, random_state=0), sigma=4),
+            lambda p, rs: ExpertFeatureDetector(patch_size=p, random_state=rs, radii=(1, 2, 3, 4, 5, 6), standardize=True,
+                                                density=GMMDetector(3, random_state=rs), sigma=4),
             11, (9, 11, 15)),
         # setting: (patch size, log_features, sigma)
         "4 · sparse coding": Method(
-            lambda s: SparseCodingDetector(patch_size=s[0], n_atoms=64, lam=0.05, stride=4, n_iter=5,
-                                           n_train_patches=3000, n_val_patches=5000,
-                                           log_features=s[1], sigma=s[2], random_state=0),
+            lambda s, rs: SparseCodingDetector(patch_size=s[0], n_atoms=64, lam=0.05, stride=4, n_iter=5,
+                                               n_train_patches=3000, n_val_patches=5000,
+                                               log_features=s[1], sigma=s[2], random_state=rs),
             (15, True, 4.0), ((15, False, 0.0), (15, False, 4.0), (15, True, 4.0), (9, True, 4.0),
                               (21, True, 4.0))),
         "5 · latent kNN": Method(
-            lambda layers: LatentPatchDetector(layers=layers, max_samples=10000, sigma=4),
+            lambda layers, rs: LatentPatchDetector(layers=layers, max_samples=10000, sigma=4,
+                                                   random_state=rs),
             ("layer1", "layer2"), (("layer1", "layer2"),)),  # + stem: 0.828 vs 0.826, 4x slower
         "5 · per-location Gaussian": Method(
-            lambda layers: PerLocationGaussian(FeatureExtractor("course", layers=layers), sigma=4),
+            lambda layers, rs: PerLocationGaussian(FeatureExtractor("course", layers=layers), sigma=4),
             stack, (stack,), tiled=True),
         "5 · student–teacher": Method(
-            lambda layers: StudentTeacher(teacher=FeatureExtractor("course", layers=layers),
-                                          n_epochs=2, batch_size=8, lr=2e-3, sigma=4,
-                                          random_state=0, progress=False),
+            lambda layers, rs: StudentTeacher(teacher=FeatureExtractor("course", layers=layers),
+                                              n_epochs=2, batch_size=8, lr=2e-3, sigma=4,
+                                              random_state=rs, **quiet),
             ("layer1", "layer2"), (("layer1", "layer2"),)),
+        # chapters 6-9: class defaults, the map smoothed as the chapters do on real images
+        # (sigma 4, as chapter 7's real-SEM table); setting = sigma
+        "6 · autoencoder (SSIM)": Method(
+            lambda sigma, rs: AutoencoderDetector(loss="ssim", sigma=sigma, random_state=rs, **quiet),
+            4.0, (4.0,)),
+        "7 · inpainting (RIAD, MSGMS)": Method(
+            # one mask set per tile size, as chapter 7 on the real images (scoring cost)
+            lambda sigma, rs: InpaintingDetector(n_mask_sets=1, sigma=sigma, random_state=rs, **quiet),
+            4.0, (4.0,)),
+        "9 · FC-GAN (combined map)": Method(
+            # chapter 9's settings (FC = 256 crops, batch 16, 6 epochs, mu = 1)
+            lambda sigma, rs: FCGANDetector(n_crops=256, batch_size=16, n_epochs=6, reconstruction_weight=1.0,
+                                            sigma=sigma, random_state=rs, **quiet),
+            4.0, (4.0,)),
     }
 
 
@@ -106,10 +158,22 @@ def _synthetic():
     return fit, test
 
 
-def _row(name, result):
-    fit = "" if result.fit_s is None else f"{result.fit_s:7.1f}"
-    return (f"{name:32s} {result.pixel_auroc:8.3f} {result.pro:7.3f} {fit:>8s} "
-            f"{result.ms_per_image:9.0f}")
+def _summary(runs):
+    """Mean and sd (ddof=1; 0 for one run) of each measure over the seeds' results."""
+    out = {}
+    for key in ("pixel_auroc", "pro", "fit_s", "ms_per_image"):
+        values = np.array([getattr(r, key) for r in runs], dtype=float)
+        out[key] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
+    return out
+
+
+def _row(name, summary):
+    def pm(key, fmt):
+        mean, sd = summary[key]
+        return f"{mean:{fmt}} ± {sd:{fmt}}"
+
+    return (f"{name:34s} {pm('pixel_auroc', '.3f'):>13s} {pm('pro', '.3f'):>13s} "
+            f"{summary['fit_s'][0]:8.1f} {summary['ms_per_image'][0]:9.0f}")
 
 
 def _plot(out, names, images, masks, maps, titles):
@@ -120,6 +184,7 @@ def _plot(out, names, images, masks, maps, titles):
 
     fig, axes = plt.subplots(len(images), len(names) + 1, figsize=(3.6 * (len(names) + 1),
                                                                     2.6 * len(images)))
+    axes = np.atleast_2d(axes)
     for i, (image, mask) in enumerate(zip(images, masks)):
         axes[i, 0].imshow(image, cmap="gray", vmin=0, vmax=1)
         axes[i, 0].contour(mask, [0.5], colors="red", linewidths=0.6)
@@ -138,11 +203,15 @@ def _plot(out, names, images, masks, maps, titles):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", help="NanoTWICE folder (default: $ADCOURSE_NANOTWICE)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, 8 test images, 100 crops, no synthetic column")
+    parser.add_argument("--seeds", type=int, nargs="+", help=f"seeds (default {SEEDS}; --quick: 0)")
     parser.add_argument("--choose", action="store_true",
-                        help="choose every method's setting on the validation images first")
-    parser.add_argument("--only", nargs="*", help="run only these methods (names of METHODS)")
+                        help="choose every method's setting on the validation images first (seed 0)")
+    parser.add_argument("--only", nargs="*", help="run only these methods (names of _methods)")
     parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic column")
     parser.add_argument("--out", default=".", help="folder of bench_real.png (default: here)")
+    parser.add_argument("--json", help="also write the per-seed figures to this file")
     args = parser.parse_args(argv)
 
     from adcourse.data import (
@@ -162,70 +231,93 @@ def main(argv=None):
         torch.set_num_threads(1)
     except ImportError:  # pragma: no cover
         pass
+    seeds = tuple(args.seeds) if args.seeds else ((0,) if args.quick else SEEDS)
     t0 = time.perf_counter()
     dataset = load_nanotwice(root, scale=COURSE_SCALE)
     split = nanotwice_split(dataset, nanotwice_names(root))
+    test, test_names = split.test, list(split.names["test"])
+    # the figure shows two defective test images: the large film of ITIA1101, clumps of ITIA1105
+    shown = [n for n in ("ITIA1101", "ITIA1105") if n in test_names]
+    if args.quick:
+        keep = [test_names.index(n) for n in shown]
+        keep += [i for i in range(len(test_names)) if i not in keep][:8 - len(keep)]
+        test, test_names = test[np.array(keep)], [test_names[i] for i in keep]
+    show = [test_names.index(n) for n in shown]
     print(f"NanoTWICE at scale {COURSE_SCALE}: fit on crops of {', '.join(split.names['fit'])}; "
-          f"validation {len(split.validation)} images ({split.names['validation'][0]}, ...); "
-          f"test {len(split.test)} images ({time.perf_counter() - t0:.1f} s to load)")
+          f"validation {len(split.validation)} images ({', '.join(split.names['validation'])}); "
+          f"test {len(test)} images{' (--quick)' if args.quick else ''}; seeds {seeds} "
+          f"({time.perf_counter() - t0:.1f} s to load)")
     methods = _methods()
     if args.only:
         unknown = sorted(set(args.only) - set(methods))
         if unknown:
             raise SystemExit(f"unknown methods {unknown}; known: {sorted(methods)}")
         methods = {k: v for k, v in methods.items() if k in args.only}
-    protocol = dict(n_crops=200, crop_size=128, random_state=0)
+    else:
+        for name, why in IMAGE_LEVEL.items():
+            print(f"{name:34s} skipped: {why}; the protocol measures anomaly maps")
+    protocol = dict(n_crops=100 if args.quick else 200, crop_size=128)
 
     if args.choose:
-        print("== settings chosen on the validation images (pixel AUROC) ==")
+        print("== settings chosen on the validation images (pixel AUROC, seed 0) ==")
         for name, m in methods.items():
             if len(m.candidates) < 2:
                 continue
-            best, scores = choose_setting(m.build, m.candidates, split.fit, split.validation,
-                                          tiled=m.tiled, **protocol)
-            print(f"{name:32s} " + "  ".join(f"{v}: {r.pixel_auroc:.3f}" for v, r in scores.items())
-                  + f"  -> {best}")
+            best, scores = choose_setting(lambda v, m=m: m.build(v, 0), m.candidates, split.fit,
+                                          split.validation, tiled=m.tiled, random_state=0, **protocol)
+            print(f"{name:34s} " + "  ".join(f"{v}: {r.pixel_auroc:.3f}" for v, r in scores.items())
+                  + f"  -> {best}", flush=True)
             m.setting = best
 
-    synthetic = None if args.no_synthetic else _synthetic()
-    header = f"{'method':32s} {'pixel AUROC':>8s} {'PRO':>7s} {'fit (s)':>8s} {'ms/image':>9s}"
-    results, plot_maps = {}, {}
-    # the figure shows two defective test images: the large film of ITIA1101, clumps of ITIA1105
-    show = [split.names["test"].index(n) for n in ("ITIA1101", "ITIA1105") if n in split.names["test"]]
-    for column, (fit, test) in [("real SEM (31 test images)", (split.fit, split.test))] + (
-            [] if synthetic is None else [("synthetic, same protocol (16 images)", synthetic)]):
-        print(f"== {column} ==")
+    synthetic = None if (args.no_synthetic or args.quick) else _synthetic()
+    header = (f"{'method':34s} {'pixel AUROC':>13s} {'PRO':>13s} {'fit (s)':>8s} {'ms/image':>9s}"
+              "   (mean ± sd over the seeds; times: means)")
+    results, plot_maps, per_seed = {}, {}, {}
+    columns = [("real SEM", (split.fit, test), seeds)]
+    if synthetic is not None:
+        columns.append(("synthetic", synthetic, seeds[:1]))
+    for column, (fit, images), column_seeds in columns:
+        print(f"== {column} ({len(images)} test images; seeds {column_seeds}) ==")
         print(header)
         for name, m in methods.items():
+            runs = []
             try:
-                r = evaluate_texture(m.build(m.setting), test, fit, tiled=m.tiled,
-                                     keep_maps=column.startswith("real"), **protocol)
+                for seed in column_seeds:
+                    keep_maps = column == "real SEM" and seed == column_seeds[0]
+                    r = evaluate_texture(m.build(m.setting, seed), images, fit, tiled=m.tiled,
+                                         keep_maps=keep_maps, random_state=seed, **protocol)
+                    if r.maps is not None:
+                        plot_maps[name] = r.maps[show]
+                        r.maps = None
+                    runs.append(r)
             except Exception as exc:  # one failure must not hide the others
-                print(f"{name:32s} error: {type(exc).__name__}: {exc}")
+                print(f"{name:34s} error: {type(exc).__name__}: {exc}", flush=True)
                 continue
-            print(_row(name, r), flush=True)
-            results[column, name] = r
-            if r.maps is not None:
-                plot_maps[name] = r.maps[show]
-                r.maps = None
-    real = {n: results[c, n].pixel_auroc for c, n in results if c.startswith("real")}
+            results[column, name] = _summary(runs)
+            per_seed[f"{column} | {name}"] = [vars(r) for r in runs]
+            print(_row(name, results[column, name]), flush=True)
+    real = {n: results[c, n]["pixel_auroc"][0] for c, n in results if c == "real SEM"}
     if synthetic is not None:
-        syn = {n: results[c, n].pixel_auroc for c, n in results if c.startswith("synthetic")}
+        syn = {n: results[c, n]["pixel_auroc"][0] for c, n in results if c == "synthetic"}
         common = [n for n in real if n in syn]
         if len(common) >= 3:
             from scipy.stats import spearmanr
 
             rho = spearmanr([real[n] for n in common], [syn[n] for n in common]).statistic
-            print(f"ordering of the methods (pixel AUROC), synthetic vs real: Spearman rho {rho:.2f}")
+            print(f"ordering of the methods (pixel AUROC), synthetic (seed 0) vs real (mean): "
+                  f"Spearman rho {rho:.2f}")
             print("  real:      " + " < ".join(sorted(common, key=real.get)))
             print("  synthetic: " + " < ".join(sorted(common, key=syn.get)))
     best = sorted(plot_maps, key=real.get, reverse=True)[:3]
     if best and show:
         out = Path(args.out) / "bench_real.png"
-        test = split.test
-        _plot(out, best, test.images[show], test.masks[show], plot_maps,
-              [split.names["test"][i] for i in show])
-        print(f"maps of the best three methods ({', '.join(best)}) -> {out}")
+        _plot(out, best, test.images[show], test.masks[show], plot_maps, [test_names[i] for i in show])
+        print(f"maps of the best three methods ({', '.join(best)}; seed {seeds[0]}) -> {out}")
+    if args.json:
+        settings = {name: repr(m.setting) for name, m in methods.items()}
+        Path(args.json).write_text(json.dumps({"seeds": seeds, "test": test_names, "settings": settings,
+                                               "runs": per_seed}, indent=1))
+        print(f"per-seed figures -> {args.json}")
     print(f"real-data bench: {time.perf_counter() - t0:.0f} s")
     return results
 

@@ -216,6 +216,32 @@ def test_patch_detector_bad_parameters(sets):
         PatchDetector(GaussianDetector(), patch_size=0).fit(train.images)
 
 
+def test_patch_detector_two_sided_monitors_the_log_statistic(sets):
+    """two_sided=True: the detector is fitted on the patches of half the images (S), a Gaussian on
+    log t over the patches of the other half (V); the patch score is |log t - m_V| / sd_V."""
+    train, test = sets
+    det = PatchDetector(PCADetector(4), patch_size=5, max_train_patches=None, two_sided=True,
+                        random_state=3).fit(train.images)
+    order = np.random.default_rng(3).permutation(4)
+    S, V = train.images[order[2:]], train.images[order[:2]]
+    ref = PCADetector(4).fit(patches_as_vectors(extract_patches(S, 5)))
+    assert det.n_train_patches_ == len(patches_as_vectors(extract_patches(S, 5)))
+    log_v = np.log(ref.anomaly_score(patches_as_vectors(extract_patches(V, 5))) + 1e-12)
+    assert det.log_score_mean_ == pytest.approx(log_v.mean(), rel=1e-9)
+    assert det.log_score_std_ == pytest.approx(log_v.std(), rel=1e-9)
+    p = extract_patches(test.images, 5)
+    t = ref.anomaly_score(patches_as_vectors(p)).reshape(p.shape[:3])
+    expected = np.abs(np.log(t + 1e-12) - log_v.mean()) / log_v.std()
+    np.testing.assert_allclose(det.patch_scores(test.images), expected, rtol=1e-7)
+    # a patch far too simple for the model (a flat one: residual 0) is now anomalous, not normal
+    flat = np.full((1, 5, 5), float(train.images.mean()))
+    assert det.patch_scores(flat)[0, 0, 0] > expected.max()
+    with pytest.raises(ValueError, match="two_sided=True needs at least 2 training images"):
+        PatchDetector(PCADetector(4), patch_size=5, two_sided=True).fit(train.images[:1])
+    with pytest.raises(TypeError, match="two_sided must be a bool"):
+        PatchDetector(PCADetector(4), patch_size=5, two_sided="yes").fit(train.images)
+
+
 def test_validation_threshold_controls_the_pixel_fpr():
     """The lecture's recipe: S to fit, a disjoint normal V for gamma, fresh normal data to check."""
     S = make_nanofibers(n_images=4, size=64, anomaly_rate=0.0, random_state=11)

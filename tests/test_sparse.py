@@ -297,3 +297,27 @@ def test_detector_log_features_and_smoothing(nanofibres, fitted):
         SparseCodingDetector(sigma=-1.0).fit(train.images)
     with pytest.raises(TypeError, match="log_features must be a bool"):
         SparseCodingDetector(log_features="yes").fit(train.images)
+
+
+def test_detector_indicators_add_the_patch_mean(nanofibres, fitted):
+    """indicators=("error", "l1", "mean") adds each patch's mean intensity (before centring) as a
+    third monitored feature; the log of log_features applies to the two energies only."""
+    from adcourse.images.patches import extract_patches
+
+    train, test = nanofibres
+    det = clone(fitted).set_params(indicators=("error", "l1", "mean"), log_features=True).fit(train.images)
+    np.testing.assert_array_equal(det.dictionary_, fitted.dictionary_)  # same dictionary
+    assert det.validation_features_.shape == (fitted.validation_features_.shape[0], 3)
+    np.testing.assert_array_equal(det.validation_features_[:, :2], fitted.validation_features_)
+    feats = det.features(test.images[:2])
+    np.testing.assert_array_equal(feats[..., :2], fitted.features(test.images[:2]))
+    means = extract_patches(test.images[:2], 9, 1).mean(axis=(-2, -1))
+    np.testing.assert_allclose(feats[..., 2], means, rtol=1e-5)
+    monitored = np.c_[np.log(det.validation_features_[:, :2] + 1e-6), det.validation_features_[:, 2]]
+    np.testing.assert_allclose(det.density_.mean_, monitored.mean(axis=0), rtol=1e-10)
+    # the order of the names is the order of the columns; one indicator alone is allowed
+    only_l1 = clone(fitted).set_params(indicators=("l1",)).fit(train.images)
+    np.testing.assert_array_equal(only_l1.validation_features_[:, 0], fitted.validation_features_[:, 1])
+    for bad in ("l1", (), ("error", "error"), ("error", "energy")):
+        with pytest.raises(ValueError, match="indicators must be a non-empty tuple"):
+            clone(fitted).set_params(indicators=bad).fit(train.images)

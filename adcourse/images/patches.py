@@ -397,14 +397,27 @@ class PatchDetector(BaseImageDetector):
         How patch scores become pixel scores (:func:`patch_scores_to_map`).
     max_train_patches : int or None, default 20000
         Normal patches (drawn at random) used to fit the detector; None = all.
+    two_sided : bool, default False
+        Monitor the detector's statistic :math:`t(\mathbf{s})` instead of
+        thresholding it (the lecture's feature monitoring, with :math:`t` as
+        the feature): the detector is fitted on the patches of half the
+        training images, :math:`S`; on the patches of the other half,
+        :math:`V` (:math:`V\cap S=\emptyset`), a Gaussian is fitted to
+        :math:`\log t`, and the patch score becomes
+        :math:`|\log t(\mathbf{s}) - m_V| / \sigma_V`. A patch whose statistic is
+        unusually **low** is then anomalous too: a smooth defect on a detailed
+        texture has a *smaller* Mahalanobis distance or reconstruction error
+        than every normal patch (on the real SEM images, chapter 3).
     random_state : int, default 0
-        Seed of that subsampling.
+        Seed of that subsampling (and of the split into :math:`S` and :math:`V`).
 
     Attributes
     ----------
     detector_ : BaseDetector
         The fitted clone of ``detector``.
     n_train_patches_ : int
+    log_score_mean_, log_score_std_ : float
+        :math:`m_V, \sigma_V` (``two_sided=True`` only).
     image_shape_ : tuple
 
     Notes
@@ -430,6 +443,7 @@ class PatchDetector(BaseImageDetector):
         mode="average",
         max_train_patches=20000,
         random_state=0,
+        two_sided=False,
     ):
         self.detector = detector
         self.patch_size = patch_size
@@ -437,6 +451,7 @@ class PatchDetector(BaseImageDetector):
         self.mode = mode
         self.max_train_patches = max_train_patches
         self.random_state = random_state
+        self.two_sided = two_sided
 
     def _check_params(self):
         if self.detector is not None and not (
@@ -450,17 +465,36 @@ class PatchDetector(BaseImageDetector):
         _pair(self.stride, "stride")
         if self.mode not in ("average", "centre"):
             raise ValueError(f"mode must be 'average' or 'centre', got {self.mode!r}")
+        if not isinstance(self.two_sided, (bool, np.bool_)):
+            raise TypeError(f"two_sided must be a bool, got {self.two_sided!r}")
         return _check_max_samples(self.max_train_patches, "max_train_patches")
 
     def _fit(self, images):
         max_patches = self._check_params()
-        view = extract_patches(images, self.patch_size, 1)
         rng = np.random.default_rng(self.random_state)
+        validation = None
+        if self.two_sided:  # S and V from different images
+            if len(images) < 2:
+                raise ValueError("two_sided=True needs at least 2 training images (S and V are "
+                                 f"different images), got {len(images)}")
+            order = rng.permutation(len(images))
+            validation, images = images[order[: len(images) // 2]], images[order[len(images) // 2:]]
+        view = extract_patches(images, self.patch_size, 1)
         idx = _sample_grid(view.shape[:3], max_patches, rng)
         vectors = view[idx].reshape(len(idx[0]), -1)  # fancy indexing: a copy of the sample
         self.n_train_patches_ = vectors.shape[0]
         detector = GaussianDetector() if self.detector is None else clone(self.detector)
         self.detector_ = detector.fit(vectors)
+        if validation is not None:
+            view = extract_patches(validation, self.patch_size, 1)
+            idx = _sample_grid(view.shape[:3], max_patches, rng)
+            log_t = self._log(self.detector_.anomaly_score(view[idx].reshape(len(idx[0]), -1)))
+            self.log_score_mean_ = float(log_t.mean())
+            self.log_score_std_ = float(max(log_t.std(), 1e-12))
+
+    @staticmethod
+    def _log(t):
+        return np.log(np.maximum(t, 0.0) + 1e-12)
 
     def patch_scores(self, images):
         """Scores of every patch, ``(n, n_H, n_W)`` on the grid of :func:`extract_patches`.
@@ -480,6 +514,8 @@ class PatchDetector(BaseImageDetector):
                 r1 = min(n_h, r0 + rows_per_chunk)
                 vectors = view[k, r0:r1].reshape((r1 - r0) * n_w, d)
                 out[k, r0:r1] = self.detector_.anomaly_score(vectors).reshape(r1 - r0, n_w)
+        if self.two_sided:
+            out = np.abs(self._log(out) - self.log_score_mean_) / self.log_score_std_
         return out
 
     def _map(self, images):

@@ -75,6 +75,7 @@ from adcourse.images.patches import extract_patches, patch_scores_to_map
 from adcourse.validation import check_images
 
 _LOG_EPS = 1e-6  # added to the features before their logarithm (log_features)
+_INDICATORS = ("error", "l1", "mean")  # what SparseCodingDetector(indicators=) may monitor
 
 __all__ = [
     "soft_threshold",
@@ -697,13 +698,23 @@ class SparseCodingDetector(BaseImageDetector):
     sigma : float, default 0.0
         Gaussian smoothing of the map (:func:`adcourse.decision.smooth_maps`); 0
         disables it.
+    indicators : tuple of str, default ("error", "l1")
+        The indicators monitored by :math:`\hat\phi_0`, in this order: ``"error"``
+        :math:`\|D\boldsymbol\alpha-\mathbf{s}\|_2^2` and ``"l1"``
+        :math:`\|\boldsymbol\alpha\|_1` (the lecture's pair), and optionally
+        ``"mean"``, the mean intensity :math:`\bar s` of the patch before
+        centring -- the one component of the patch that ``center=True`` keeps out
+        of the dictionary (``log_features`` leaves it as it is). On the real SEM
+        images the defects are bright, smooth clumps: smooth like the dark
+        background between fibres (low error and :math:`\ell^1`), told apart from it
+        only by their brightness.
     random_state : int, default 0
 
     Attributes
     ----------
     dictionary_ : ndarray (d, k)
     density_ : fitted copy of ``density``
-    validation_features_ : ndarray (n_val, 2)
+    validation_features_ : ndarray (n_val, len(indicators))
         Features of the validation patches (the normal cloud of the book's scatter plot).
     dictionary_objective_ : list of float
         Objective of the dictionary learning, per iteration.
@@ -738,6 +749,7 @@ class SparseCodingDetector(BaseImageDetector):
         mode="average",
         log_features=False,
         sigma=0.0,
+        indicators=("error", "l1"),
         random_state=0,
     ):
         self.patch_size = patch_size
@@ -755,6 +767,7 @@ class SparseCodingDetector(BaseImageDetector):
         self.mode = mode
         self.log_features = log_features
         self.sigma = sigma
+        self.indicators = indicators
         self.random_state = random_state
 
     # -- patches ------------------------------------------------------------
@@ -764,19 +777,22 @@ class SparseCodingDetector(BaseImageDetector):
         n, nh, nw = grid.shape[:3]
         dtype = np.float32 if self.float32 else np.float64
         P = grid.reshape(n * nh * nw, -1).astype(dtype)  # the one copy
+        return self._centred(P), (n, nh, nw)
+
+    def _centred(self, P):
+        """Rows ``P`` as columns (centred if ``center``) and the mean of each (before centring)."""
+        means = P.mean(axis=1, keepdims=True)
         if self.center:
-            P -= P.mean(axis=1, keepdims=True)
-        return P.T, (n, nh, nw)
+            P -= means
+        return P.T, means[:, 0]
 
     def _vectors(self, grid, index):
         """Patches ``grid[index]`` (fancy indexing: copies only those) as centred columns."""
         P = grid[index].reshape(len(index[0]), -1).astype(np.float32 if self.float32 else np.float64)
-        if self.center:
-            P -= P.mean(axis=1, keepdims=True)
-        return P.T
+        return self._centred(P)
 
     def _sample_patches(self, images, n_max, rng):
-        """At most ``n_max`` distinct stride-1 patches of ``images``, drawn at random, as columns."""
+        """At most ``n_max`` distinct stride-1 patches of ``images``, drawn at random, as columns (and their means)."""
         grid = extract_patches(images, self.patch_size, 1)
         n_total = int(np.prod(grid.shape[:3]))
         flat = rng.permutation(n_total)[:n_max] if n_total > n_max else np.arange(n_total)
@@ -786,8 +802,8 @@ class SparseCodingDetector(BaseImageDetector):
         """Features on the patch grid (n, nH, nW, 2), one image at a time (bounded memory)."""
         out = []
         for image in images:
-            P, (_, nh, nw) = self._patches(image[None], self.stride)
-            out.append(self._code(P).reshape(nh, nw, 2))
+            (P, means), (_, nh, nw) = self._patches(image[None], self.stride)
+            out.append(self._code(P, means).reshape(nh, nw, -1))
         return np.stack(out)
 
     def _check_hyper_parameters(self, images):
@@ -805,6 +821,11 @@ class SparseCodingDetector(BaseImageDetector):
             raise ValueError(f"sigma must be a number >= 0, got {self.sigma!r}")
         if not isinstance(self.log_features, (bool, np.bool_)):
             raise TypeError(f"log_features must be a bool, got {self.log_features!r}")
+        indicators = self.indicators
+        if (isinstance(indicators, str) or not isinstance(indicators, (tuple, list)) or not indicators
+                or any(i not in _INDICATORS for i in indicators) or len(set(indicators)) != len(indicators)):
+            raise ValueError(f"indicators must be a non-empty tuple of distinct names among {_INDICATORS}, "
+                             f"got {indicators!r}")
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
         if self.n_atoms > self.n_train_patches:
@@ -817,7 +838,7 @@ class SparseCodingDetector(BaseImageDetector):
                 f"patch_size={self.patch_size} exceeds the training images ({h}x{w})"
             )
 
-    def _code(self, P):
+    def _code(self, P, means):
         A = bpdn_admm(
             self.dictionary_.astype(P.dtype),
             P,
@@ -827,9 +848,12 @@ class SparseCodingDetector(BaseImageDetector):
             dtype=P.dtype,
         )
         R = self.dictionary_.astype(P.dtype) @ A - P
-        err = np.einsum("ij,ij->j", R, R, dtype=np.float64)
-        l1 = np.abs(A).sum(axis=0, dtype=np.float64)
-        return np.stack([err, l1], axis=1)
+        values = {
+            "error": np.einsum("ij,ij->j", R, R, dtype=np.float64),
+            "l1": np.abs(A).sum(axis=0, dtype=np.float64),
+            "mean": np.asarray(means, dtype=np.float64),
+        }
+        return np.stack([values[name] for name in self.indicators], axis=1)
 
     def _fit(self, images):
         self._check_hyper_parameters(images)
@@ -849,13 +873,13 @@ class SparseCodingDetector(BaseImageDetector):
             train_idx = order[n_val:][: self.n_train_patches]
             P_val = self._vectors(grid, np.unravel_index(val_idx, grid.shape[:3]))
             P_train = self._vectors(grid, np.unravel_index(train_idx, grid.shape[:3]))
-        if P_train.shape[1] < self.n_atoms:
+        if P_train[0].shape[1] < self.n_atoms:
             raise ValueError(
-                f"the training images give {P_train.shape[1]} training patches, fewer than "
+                f"the training images give {P_train[0].shape[1]} training patches, fewer than "
                 f"n_atoms={self.n_atoms}; use more or larger images or fewer atoms"
             )
         result = learn_dictionary(
-            P_train.astype(np.float64),
+            P_train[0].astype(np.float64),
             self.n_atoms,
             self.lam,
             n_iter=self.n_iter,
@@ -864,19 +888,23 @@ class SparseCodingDetector(BaseImageDetector):
         )
         self.dictionary_ = result.dictionary
         self.dictionary_objective_ = result.objective
-        self.validation_features_ = self._code(P_val)
+        self.validation_features_ = self._code(*P_val)
         density = GaussianDetector() if self.density is None else clone(self.density)
         self.density_ = density.fit(self._monitored(self.validation_features_))
 
     def _monitored(self, features):
-        r"""What :math:`\hat\phi_0` sees: the features, or their logarithms (``log_features``)."""
-        return np.log(features + _LOG_EPS) if self.log_features else features
+        r"""What :math:`\hat\phi_0` sees: the features, or the logarithms of the energies (``log_features``)."""
+        if not self.log_features:
+            return features
+        energies = np.array([name != "mean" for name in self.indicators])
+        return np.where(energies, np.log(np.maximum(features, 0.0) + _LOG_EPS), features)
 
     # -- public -------------------------------------------------------------
     def features(self, images):
         r"""Feature vectors :math:`[\|D\boldsymbol\alpha-\mathbf{s}\|^2, \|\boldsymbol\alpha\|_1]` of every patch.
 
-        Returns an array (n, nH, nW, 2) on the grid of patches with step ``stride``
+        (or the ``indicators`` chosen, in their order). Returns an array
+        (n, nH, nW, len(indicators)) on the grid of patches with step ``stride``
         (patch ``[i, r, c]`` has its top-left corner at pixel ``(r*stride, c*stride)``).
         """
         check_is_fitted(self, "dictionary_")
@@ -891,6 +919,6 @@ class SparseCodingDetector(BaseImageDetector):
     def _map(self, images):
         feats = self._features(images)
         n, nh, nw, _ = feats.shape
-        scores = self.density_.anomaly_score(self._monitored(feats.reshape(-1, 2))).reshape(n, nh, nw)
+        scores = self.density_.anomaly_score(self._monitored(feats.reshape(n * nh * nw, -1))).reshape(n, nh, nw)
         maps = patch_scores_to_map(scores, images.shape, self.patch_size, self.stride, self.mode)
         return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
