@@ -111,6 +111,10 @@ def main(argv=None):
     import bench_deep_svdd
 
     bench_deep_svdd.main([])
+    print("== chapter 9: GANs (AnoGAN vs BiGAN, FC-GAN vs PaDiM) ==")
+    import bench_gans
+
+    bench_gans.main(["--quick"])  # all ten digits: python scripts/bench_gans.py
     print("== grading: 30 submissions of exercise 1 ==")
     import bench_grading
 
