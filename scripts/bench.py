@@ -107,6 +107,10 @@ def main(argv=None):
     import bench_autoencoders
 
     bench_autoencoders.main(["--quick"])  # the tables: python scripts/bench_autoencoders.py
+    print("== chapter 7: inpainting (RIAD) against chapter 6's autoencoder ==")
+    import bench_inpainting
+
+    bench_inpainting.main([])  # the settings sweep: python scripts/bench_inpainting.py --sweep
     print("== chapter 8: Deep SVDD ==")
     import bench_deep_svdd
 

@@ -149,6 +149,16 @@ def test_same_seed_same_model_and_clone():
     assert clone(det).get_params() == det.get_params()
 
 
+def test_the_learning_rate_schedule_reaches_the_training_loop():
+    train, _ = _gratings(8, seed=0)
+    maps = [InpaintingDetector(**{**FAST, "n_epochs": 2, "schedule": schedule}).fit(train).anomaly_map(train[:2])
+            for schedule in ("constant", "cosine", "cosine")]
+    np.testing.assert_array_equal(maps[1], maps[2])
+    assert np.abs(maps[0] - maps[1]).max() > 1e-4
+    with pytest.raises(ValueError, match="schedule"):
+        InpaintingDetector(**{**FAST, "schedule": "step"}).fit(train)
+
+
 def test_detector_errors():
     train, _ = _gratings(4, seed=0)
     with pytest.raises(NotFittedError):

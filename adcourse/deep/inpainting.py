@@ -271,6 +271,9 @@ class InpaintingDetector(BaseImageDetector):
         Crops per step (each gives ``n_masks`` inputs to the network).
     lr : float, default 1e-3
         Adam learning rate.
+    schedule : {"constant", "cosine"}, default "constant"
+        Learning-rate schedule of :func:`adcourse.deep.training.fit_model` ("cosine": a
+        linear warm-up over the first tenth of the steps, then a half cosine to 0).
     sigma : float, default 2.0
         Standard deviation (pixels) of the Gaussian smoothing of the map; 0: none.
     random_state : int, default 0
@@ -301,7 +304,7 @@ class InpaintingDetector(BaseImageDetector):
 
     def __init__(self, tile_sizes=(2, 4, 8, 16), n_masks=3, n_mask_sets=2, lambda_ssim=1.0, lambda_gms=1.0,
                  score="msgms", widths=(16, 32, 64), strides=2, crop_size=64, n_crops=512, n_epochs=10, batch_size=16, lr=1e-3,
-                 sigma=2.0, random_state=0, device="auto", progress=True):
+                 schedule="constant", sigma=2.0, random_state=0, device="auto", progress=True):
         self.tile_sizes = tile_sizes
         self.n_masks = n_masks
         self.n_mask_sets = n_mask_sets
@@ -315,6 +318,7 @@ class InpaintingDetector(BaseImageDetector):
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.schedule = schedule
         self.sigma = sigma
         self.random_state = random_state
         self.device = device
@@ -344,6 +348,8 @@ class InpaintingDetector(BaseImageDetector):
         if self.score not in _SCORES:
             raise ValueError(f"score must be one of {_SCORES}, got {self.score!r}")
         _check_number(self.lr, "lr", positive=True)
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine', got {self.schedule!r}")
         _check_number(self.sigma, "sigma")
         if isinstance(self.random_state, bool) or not isinstance(self.random_state, numbers.Integral):
             raise TypeError(f"random_state must be an integer, got {self.random_state!r}")
@@ -383,7 +389,7 @@ class InpaintingDetector(BaseImageDetector):
 
         self.history_ = fit_model(
             self.model_, loss, x, n_epochs=self.n_epochs, batch_size=self.batch_size, lr=self.lr,
-            drop_last=len(x) > self.batch_size, random_state=seed, device=self.device,
+            schedule=self.schedule, drop_last=len(x) > self.batch_size, random_state=seed, device=self.device,
             progress=self.progress, desc="inpainting U-Net")
 
     # ---------------------------------------------------------------- scoring
