@@ -126,7 +126,7 @@ def main(argv=None):
     print("== real SEM images (NanoTWICE): every image method, the real-data protocol ==")
     import bench_real
 
-    bench_real.main([])
+    bench_real.main(["--quick"])  # 3 seeds, all 31 test images (hours): python scripts/bench_real.py
 
     if not args.no_book:
         print("== chapters (execution, cold kernel) ==")
