@@ -321,3 +321,49 @@ def test_detector_indicators_add_the_patch_mean(nanofibres, fitted):
     for bad in ("l1", (), ("error", "error"), ("error", "energy")):
         with pytest.raises(ValueError, match="indicators must be a non-empty tuple"):
             clone(fitted).set_params(indicators=bad).fit(train.images)
+
+
+def test_detector_brightness_map(nanofibres, fitted):
+    """brightness_weight=w adds w times the standardised local mean intensity (a one-sided cue) to
+    the map of the standardised density scores, before the smoothing; 0 is the lecture's detector."""
+    from scipy import ndimage
+
+    from adcourse.decision import smooth_maps
+    from adcourse.images.patches import patch_scores_to_map
+    from adcourse.vectors.distance import KNNDetector
+
+    train, test = nanofibres
+    assert fitted.standardisation_ is None
+    det = clone(fitted).set_params(brightness_weight=0.5, brightness_window=5, sigma=2.0).fit(train.images)
+    np.testing.assert_array_equal(det.dictionary_, fitted.dictionary_)  # same model (D, phi_0)
+    np.testing.assert_array_equal(det.validation_features_, fitted.validation_features_)
+    # the standardisation: scores of V under phi_0, local 5x5 means of the validation images
+    ref = det.density_.anomaly_score(det.validation_features_)
+    order = np.random.default_rng(0).permutation(len(train.images))
+    local_v = ndimage.uniform_filter(train.images[order[:2]].astype(np.float64), size=(1, 5, 5), mode="reflect")
+    np.testing.assert_allclose(det.standardisation_, [[ref.mean(), local_v.mean()], [ref.std(), local_v.std()]],
+                               rtol=1e-10)
+    # the map
+    (loc_s, loc_b), (sd_s, sd_b) = det.standardisation_
+    scores = det.density_.anomaly_score(det.features(test.images[:2]).reshape(-1, 2)).reshape(2, 56, 56)
+    local = ndimage.uniform_filter(test.images[:2].astype(np.float64), size=(1, 5, 5), mode="reflect")
+    expected = smooth_maps(patch_scores_to_map((scores - loc_s) / sd_s, (64, 64), 9)
+                           + 0.5 * (local - loc_b) / sd_b, 2.0)
+    np.testing.assert_allclose(det.anomaly_map(test.images[:2]), expected, rtol=1e-9, atol=1e-12)
+    # one-sided: a brighter image (same centred patches) scores higher by w * shift / sd_b everywhere
+    dim = 0.8 * test.images[:2]
+    delta = det.anomaly_map(dim + 0.1) - det.anomaly_map(dim)
+    np.testing.assert_allclose(delta, 0.5 * 0.1 / sd_b, rtol=1e-3)
+    # a density with leave-one-out training scores is standardised on those
+    knn = clone(det).set_params(density=KNNDetector()).fit(train.images)
+    loo = knn.density_.training_scores_
+    np.testing.assert_allclose(knn.standardisation_[:, 0], [loo.mean(), loo.std()], rtol=1e-10)
+    # default window: the patch size
+    default = clone(det).set_params(brightness_window=None).fit(train.images)
+    local9 = ndimage.uniform_filter(train.images[order[:2]].astype(np.float64), size=(1, 9, 9), mode="reflect")
+    np.testing.assert_allclose(default.standardisation_[:, 1], [local9.mean(), local9.std()], rtol=1e-10)
+    for bad in (-1.0, True, np.inf):
+        with pytest.raises(ValueError, match="brightness_weight must be a number >= 0"):
+            clone(fitted).set_params(brightness_weight=bad).fit(train.images)
+    with pytest.raises(ValueError, match="brightness_window must be > 0"):
+        clone(fitted).set_params(brightness_weight=1.0, brightness_window=0).fit(train.images)

@@ -64,7 +64,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, ndimage
 from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -708,6 +708,24 @@ class SparseCodingDetector(BaseImageDetector):
         images the defects are bright, smooth clumps: smooth like the dark
         background between fibres (low error and :math:`\ell^1`), told apart from it
         only by their brightness.
+    brightness_weight : float >= 0, default 0.0
+        With :math:`w>0`, the map is :math:`m + w\,b` (then smoothed by ``sigma``): :math:`m`
+        the map of the scores of :math:`\hat\phi_0`, each patch's score first standardised
+        by the mean and standard deviation of the scores of the validation patches
+        :math:`V` (the density's leave-one-out ``training_scores_`` when it has them, as
+        :class:`~adcourse.vectors.distance.KNNDetector` does, its scores of :math:`V`
+        otherwise), and :math:`b` the **brightness map**: the mean intensity in a
+        ``brightness_window`` × ``brightness_window`` window centred on each pixel,
+        standardised by the mean and standard deviation of the same local means over the
+        pixels of the validation images. Unlike ``indicators=(..., "mean")``, which a
+        density models on both sides, this is **one-sided prior knowledge**: brighter than
+        the normal texture is more anomalous, darker is not. On the real SEM images the
+        defects are brighter than the fibre texture (``scripts/bench_real.py``: with
+        :math:`w=1` and a 5 × 5 window the pixel AUROC went from 0.842 to 0.914 on the
+        validation images and from 0.840 to 0.912 on the test images). 0 (the lecture's
+        detector) disables it.
+    brightness_window : int, optional
+        Side of the window of the brightness map; default ``patch_size``.
     random_state : int, default 0
 
     Attributes
@@ -716,6 +734,10 @@ class SparseCodingDetector(BaseImageDetector):
     density_ : fitted copy of ``density``
     validation_features_ : ndarray (n_val, len(indicators))
         Features of the validation patches (the normal cloud of the book's scatter plot).
+    standardisation_ : ndarray (2, 2) or None
+        With ``brightness_weight > 0``: rows (mean, sd) over the validation patches of the
+        density's score and over the validation pixels of the local mean (columns); None
+        otherwise.
     dictionary_objective_ : list of float
         Objective of the dictionary learning, per iteration.
     image_shape_ : tuple
@@ -750,6 +772,8 @@ class SparseCodingDetector(BaseImageDetector):
         log_features=False,
         sigma=0.0,
         indicators=("error", "l1"),
+        brightness_weight=0.0,
+        brightness_window=None,
         random_state=0,
     ):
         self.patch_size = patch_size
@@ -768,6 +792,8 @@ class SparseCodingDetector(BaseImageDetector):
         self.log_features = log_features
         self.sigma = sigma
         self.indicators = indicators
+        self.brightness_weight = brightness_weight
+        self.brightness_window = brightness_window
         self.random_state = random_state
 
     # -- patches ------------------------------------------------------------
@@ -799,12 +825,24 @@ class SparseCodingDetector(BaseImageDetector):
         return self._vectors(grid, np.unravel_index(flat, grid.shape[:3]))
 
     def _features(self, images):
-        """Features on the patch grid (n, nH, nW, 2), one image at a time (bounded memory)."""
+        """Features on the patch grid (n, nH, nW, len(indicators)), one image at a time (bounded memory)."""
         out = []
         for image in images:
             (P, means), (_, nh, nw) = self._patches(image[None], self.stride)
             out.append(self._code(P, means).reshape(nh, nw, -1))
         return np.stack(out)
+
+    def _brightness_side(self):
+        return self.patch_size if self.brightness_window is None else self.brightness_window
+
+    def _local_means(self, images):
+        """The brightness map before standardisation: the mean intensity (over the channels too)
+        in a ``brightness_window`` square window centred on each pixel, (n, H, W)."""
+        x = np.asarray(images, dtype=np.float64)
+        if x.ndim == 4:
+            x = x.mean(axis=1)
+        w = self._brightness_side()
+        return ndimage.uniform_filter(x, size=(1, w, w), mode="reflect")
 
     def _check_hyper_parameters(self, images):
         _check_positive(self.patch_size, "patch_size", integer=True)
@@ -817,6 +855,11 @@ class SparseCodingDetector(BaseImageDetector):
         _check_positive(self.admm_tol, "admm_tol")
         if self.mode not in ("average", "centre"):
             raise ValueError(f"mode must be 'average' or 'centre', got {self.mode!r}")
+        if (isinstance(self.brightness_weight, bool) or not isinstance(self.brightness_weight, numbers.Real)
+                or not np.isfinite(self.brightness_weight) or self.brightness_weight < 0):
+            raise ValueError(f"brightness_weight must be a number >= 0, got {self.brightness_weight!r}")
+        if self.brightness_window is not None:
+            _check_positive(self.brightness_window, "brightness_window", integer=True)
         if isinstance(self.sigma, bool) or not isinstance(self.sigma, numbers.Real) or self.sigma < 0:
             raise ValueError(f"sigma must be a number >= 0, got {self.sigma!r}")
         if not isinstance(self.log_features, (bool, np.bool_)):
@@ -859,9 +902,11 @@ class SparseCodingDetector(BaseImageDetector):
         self._check_hyper_parameters(images)
         rng = np.random.default_rng(self.random_state)
         n = images.shape[0]
+        val_images = images  # the images V is drawn from (all of them with one image)
         if n >= 2:  # V and S from different images
             n_val = min(max(1, int(round(self.validation_fraction * n))), n - 1)
             order = rng.permutation(n)
+            val_images = images[order[:n_val]]
             P_train = self._sample_patches(images[order[n_val:]], self.n_train_patches, rng)
             P_val = self._sample_patches(images[order[:n_val]], self.n_val_patches, rng)
         else:  # one image: disjoint random subsets of its patches
@@ -891,6 +936,16 @@ class SparseCodingDetector(BaseImageDetector):
         self.validation_features_ = self._code(*P_val)
         density = GaussianDetector() if self.density is None else clone(self.density)
         self.density_ = density.fit(self._monitored(self.validation_features_))
+        self.standardisation_ = None
+        if self.brightness_weight > 0:
+            held_out = getattr(self.density_, "training_scores_", None)
+            if held_out is None:
+                held_out = self.density_.anomaly_score(self._monitored(self.validation_features_))
+            held_out = np.asarray(held_out, dtype=np.float64)
+            local = self._local_means(val_images)
+            loc = np.array([held_out.mean(), local.mean()])
+            sd = np.array([held_out.std(), local.std()])
+            self.standardisation_ = np.stack([loc, np.where(sd > 0, sd, 1.0)])
 
     def _monitored(self, features):
         r"""What :math:`\hat\phi_0` sees: the features, or the logarithms of the energies (``log_features``)."""
@@ -920,5 +975,11 @@ class SparseCodingDetector(BaseImageDetector):
         feats = self._features(images)
         n, nh, nw, _ = feats.shape
         scores = self.density_.anomaly_score(self._monitored(feats.reshape(n * nh * nw, -1))).reshape(n, nh, nw)
+        if self.standardisation_ is not None:  # brightness_weight > 0: the brightness map is added
+            (loc_s, loc_b), (sd_s, sd_b) = self.standardisation_
+            maps = patch_scores_to_map((scores - loc_s) / sd_s, images.shape, self.patch_size, self.stride,
+                                       self.mode)
+            maps = maps + self.brightness_weight * (self._local_means(images) - loc_b) / sd_b
+            return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
         maps = patch_scores_to_map(scores, images.shape, self.patch_size, self.stride, self.mode)
         return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
