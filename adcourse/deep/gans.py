@@ -893,6 +893,14 @@ class BiGANDetector(_Trainable):
         Stages of :math:`\mathcal E` and of the image branch of :math:`\mathcal D` (mirrored in :math:`\mathcal G`).
     hidden : int, default 128
         Width of :math:`\mathcal D`'s seed branch and of its layer :math:`f`.
+    reconstruction_weight : float >= 0, default 0.0
+        :math:`\mu`: the encoder and the generator also minimise
+        :math:`\mu\,\mathrm{mean}\,(\mathcal G(\mathcal E(\mathbf s)) - \mathbf s)^2`
+        (the cycle term of ALICE, Li et al., 2017; the reconstruction term of
+        :class:`FCGANDetector`). The game alone reaches
+        :math:`\mathcal E = \mathcal G^{-1}` only at its equilibrium, which a
+        short training does not reach: the reconstructions stay poor, and so do
+        the scores built on them. ``0`` is the lecture's game :math:`V`.
     n_epochs : int, default 150
     batch_size : int, default 32
     lr : float, default 2e-3
@@ -917,14 +925,16 @@ class BiGANDetector(_Trainable):
     (['anogan', 'combined', 'latent', 'posterior'], True)
     """
 
-    def __init__(self, score="combined", alpha=0.1, lam=0.1, latent_dim=16, widths=(16, 32), hidden=128, n_epochs=150,
-                 batch_size=32, lr=2e-3, random_state=0, device="auto", progress=True):
+    def __init__(self, score="combined", alpha=0.1, lam=0.1, latent_dim=16, widths=(16, 32), hidden=128,
+                 reconstruction_weight=0.0, n_epochs=150, batch_size=32, lr=2e-3, random_state=0, device="auto",
+                 progress=True):
         self.score = score
         self.alpha = alpha
         self.lam = lam
         self.latent_dim = latent_dim
         self.widths = widths
         self.hidden = hidden
+        self.reconstruction_weight = reconstruction_weight
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -939,6 +949,7 @@ class BiGANDetector(_Trainable):
         check_fraction(self.alpha, "alpha", inclusive=(True, True))
         _check_real(self.lam, "lam", positive=False)
         _check_int(self.hidden, "hidden")
+        _check_real(self.reconstruction_weight, "reconstruction_weight", positive=False)
 
     def fit(self, images, y=None):
         """Train :math:`\\mathcal E`, :math:`\\mathcal G`, :math:`\\mathcal D` on normal ``images``; ``y`` ignored."""
@@ -956,10 +967,14 @@ class BiGANDetector(_Trainable):
             z = torch.randn(len(real), d, device=real.device)
             return discriminator_loss(D(real, E(real).detach()), D(G(z).detach(), z))
 
+        mu = float(self.reconstruction_weight)
+
         def ge_loss(real):
             z = torch.randn(len(real), d, device=real.device)
+            code = E(real)
             # the labels swapped: generated pairs should look real, real pairs generated
-            return discriminator_loss(D(G(z), z), D(real, E(real)))
+            adversarial = discriminator_loss(D(G(z), z), D(real, code))
+            return adversarial + mu * F.mse_loss(G(code), real) if mu > 0 else adversarial
 
         self.history_ = fit_adversarial(
             {"discriminator": (D, d_loss), "generator + encoder": ((G, E), ge_loss)}, x,
