@@ -212,7 +212,8 @@ def test_anogan_scores_are_the_functional_at_the_solution(anogan, digits):
         logits = anogan.discriminator_(torch.as_tensor(g, dtype=torch.float32)).double().numpy()
     np.testing.assert_allclose(f, anogan_functional(X[:20, None], g, logits, anogan.lam), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(trace[-1], f)
-    assert np.mean(trace[-1]) < 0.8 * np.mean(trace[0])  # the descent descends
+    assert np.all(trace[-1] < trace[0])  # the descent lowers every image's functional ...
+    assert np.all(np.diff(trace.mean(axis=1)) < 0)  # ... and their mean at every step
     np.testing.assert_allclose(anogan.anomaly_score(X[:20]), f)  # deterministic (seeded start)
 
 
