@@ -6,14 +6,18 @@
    time per image of each (AnoGAN: ``n_steps`` Adam steps per image, batched; the BiGAN: one
    pass). Issue target: the BiGAN >= 100x faster per image at a comparable AUROC. Both use the
    chapter's settings (20 training epochs, AnoGAN 100 steps) or, with ``--defaults``, the
-   detectors' defaults (150 epochs, 200 steps).
+   detectors' defaults (150 epochs, 200 steps). The BiGAN is fitted twice: the lecture's game
+   alone, and with ALICE's cycle term (``reconstruction_weight=MU``); ``--choose`` picks ``MU``
+   among ``MUS`` on validation problems made of the digits' *training* parts only
+   (:func:`validation_split`, seeds 10-12) and stops. Each score is also compared with AnoGAN's
+   run by run (same digit, seed and images).
 2. The fully convolutional GAN on the synthetic nanofibres (chapter 9's draws and settings,
    omega chosen on validation images with defects) against PaDiM (``PerLocationGaussian()``,
    chapter 5) over 3 seeds: pixel AUROC, fit time and ms per test image.
 3. No NaN in any score or training loss, and determinism: the same seed gives the same scores
    (BiGAN, AnoGAN, FC-GAN, each fitted twice).
 
-Usage: python scripts/bench_gans.py [--quick] [--defaults]
+Usage: python scripts/bench_gans.py [--quick] [--defaults] [--choose]
 (--quick: digits 0-2 and AnoGAN on 150 test images per split instead of 10 digits on the whole
 test split; the nanofibres part is the same.)
 """
