@@ -975,11 +975,10 @@ class SparseCodingDetector(BaseImageDetector):
         feats = self._features(images)
         n, nh, nw, _ = feats.shape
         scores = self.density_.anomaly_score(self._monitored(feats.reshape(n * nh * nw, -1))).reshape(n, nh, nw)
-        if self.standardisation_ is not None:  # brightness_weight > 0: the brightness map is added
+        if self.standardisation_ is not None:  # brightness_weight > 0: standardised, plus the brightness map
             (loc_s, loc_b), (sd_s, sd_b) = self.standardisation_
-            maps = patch_scores_to_map((scores - loc_s) / sd_s, images.shape, self.patch_size, self.stride,
-                                       self.mode)
-            maps = maps + self.brightness_weight * (self._local_means(images) - loc_b) / sd_b
-            return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
+            scores = (scores - loc_s) / sd_s
         maps = patch_scores_to_map(scores, images.shape, self.patch_size, self.stride, self.mode)
+        if self.standardisation_ is not None:
+            maps = maps + self.brightness_weight * (self._local_means(images) - loc_b) / sd_b
         return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
