@@ -20,7 +20,8 @@ same way:
 
 :func:`evaluate_texture` does the three steps for one detector (fitted or not),
 :func:`choose_setting` picks a hyper-parameter on a *validation* set of images
-(never the test images), and :func:`texture_table` lays several methods out as an
+(never the test images), :func:`select_restart` keeps the best of a few restarts
+(fits with different random states) on the same validation images, and :func:`texture_table` lays several methods out as an
 :class:`adcourse.compare.Table`, the format of the chapters' tables. The book and
 ``scripts/bench_real.py`` both use these functions. For NanoTWICE the split
 (images to fit on, validation images, test images) is
@@ -47,8 +48,10 @@ from adcourse.validation import check_images
 __all__ = [
     "random_crops",
     "TextureResult",
+    "RestartSelection",
     "evaluate_texture",
     "choose_setting",
+    "select_restart",
     "texture_table",
 ]
 
@@ -215,6 +218,75 @@ def choose_setting(make_detector, candidates, fit_images, validation, measure="p
         scores[value] = evaluate_texture(make_detector(value), validation, fit_images, **protocol)
     best = max(candidates, key=lambda v: getattr(scores[v], measure))
     return best, scores
+
+
+@dataclass
+class RestartSelection:
+    """What :func:`select_restart` returns.
+
+    ``detector`` is the winning restart, fitted; ``random_state`` its random state;
+    ``scores`` maps each restart's random state to its validation
+    :class:`TextureResult`; ``fit_s`` is the cost of the whole selection in seconds:
+    every restart's fit *and* its scoring of the validation images.
+    """
+
+    detector: object
+    random_state: object
+    scores: dict
+    fit_s: float
+
+
+def select_restart(make_detector, random_states, fit_images, validation, measure="pixel_auroc",
+                   **protocol):
+    """Fit one detector per random state (restarts), keep the best on validation images.
+
+    For a detector whose result depends much on its random initialisation (a GAN),
+    trying a few initialisations and keeping the one that does best on the
+    *validation* images is model selection, as :func:`choose_setting` is for a
+    hyper-parameter: the test images are never looked at. Every restart is fitted on
+    the same crops (``protocol``'s ``random_state`` draws them); only the detector's
+    own random state differs. Score the winner on the test images with
+    ``evaluate_texture(selection.detector, test)`` and report ``selection.fit_s``
+    as its fit time: the cost of the model is the cost of all the restarts.
+
+    Parameters
+    ----------
+    make_detector : callable ``random_state -> unfitted detector``
+    random_states : sequence
+        One restart per value (at least one; distinct values).
+    fit_images : array-like
+        The normal images (the detectors are fitted on crops of them).
+    validation : ImageSet
+        Images with masks reserved for choosing.
+    measure : {"pixel_auroc", "pro"}, default "pixel_auroc"
+    **protocol
+        Further arguments of :func:`evaluate_texture` (``n_crops``, ``crop_size``,
+        ``tiled``, ``random_state`` of the crops).
+
+    Returns
+    -------
+    RestartSelection
+        The first restart wins ties.
+    """
+    if measure not in ("pixel_auroc", "pro"):
+        raise ValueError(f"measure must be 'pixel_auroc' or 'pro', got {measure!r}")
+    random_states = list(random_states)
+    if not random_states:
+        raise ValueError("random_states is empty: give at least one restart")
+    if len(set(map(repr, random_states))) != len(random_states):
+        raise ValueError(f"random_states must be distinct, got {random_states}")
+    _check_test(validation)
+    best, best_score, scores, total = None, None, {}, 0.0
+    for state in random_states:
+        detector = make_detector(state)
+        t0 = time.perf_counter()
+        result = evaluate_texture(detector, validation, fit_images, **protocol)
+        total += time.perf_counter() - t0
+        scores[state] = result
+        score = getattr(result, measure)
+        if best is None or score > best_score:
+            best, best_score, best_state = detector, score, state
+    return RestartSelection(detector=best, random_state=best_state, scores=scores, fit_s=total)
 
 
 def texture_table(methods, fit_images, test, dataset="real SEM", tiled=(), fitted=None,

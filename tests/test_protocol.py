@@ -12,9 +12,11 @@ from adcourse.compare import Table
 from adcourse.data import ImageSet
 from adcourse.protocol import (
     TextureResult,
+    RestartSelection,
     choose_setting,
     evaluate_texture,
     random_crops,
+    select_restart,
     texture_table,
 )
 
@@ -164,3 +166,50 @@ def test_texture_table():
     assert "error" in str(table)
     with pytest.raises(ValueError, match="not in methods"):
         texture_table({"a": Brightness}, fit_images, test, tiled={"b"})
+
+
+class Restart(Brightness):
+    """A fake detector whose quality depends on its random state: ``width`` = 1 + 12 * state
+    (state 0 sees the 6-px defects sharply, state 2 blurs them over 25 px)."""
+
+    def __init__(self, random_state=0):
+        self.random_state = random_state
+        super().__init__(width=1 + 12 * random_state)
+
+
+def test_select_restart_keeps_the_best_on_validation_only():
+    fit_images, validation = _texture_set(1).images, _texture_set(3)
+    seen = []
+
+    def make(state):
+        det = Restart(state)
+        original = det.anomaly_map
+
+        def spy(images):
+            seen.append(images)
+            return original(images)
+
+        det.anomaly_map = spy
+        return det
+
+    sel = select_restart(make, [2, 0, 1], fit_images, validation, n_crops=4, crop_size=16)
+    assert isinstance(sel, RestartSelection)
+    assert set(sel.scores) == {2, 0, 1}
+    aucs = {k: r.pixel_auroc for k, r in sel.scores.items()}
+    assert aucs[0] > aucs[1] > aucs[2]  # the fixture separates the restarts
+    assert sel.random_state == 0 and sel.detector.random_state == 0
+    assert sel.detector.n_fit_images_ == 4  # fitted, on the protocol's crops
+    assert sel.fit_s >= sum(r.fit_s for r in sel.scores.values())  # all the restarts count
+    assert len(seen) == 3 and all(images is validation.images for images in seen)
+    # the winner is fitted: scored on other images as it is
+    assert evaluate_texture(sel.detector, _texture_set(2)).fit_s is None
+    # measure="pro" and ties: the first restart wins
+    same = select_restart(lambda s: Brightness(1), [5, 7], fit_images, validation, measure="pro",
+                          n_crops=4, crop_size=16)
+    assert same.random_state == 5
+    with pytest.raises(ValueError, match="empty"):
+        select_restart(make, [], fit_images, validation)
+    with pytest.raises(ValueError, match="distinct"):
+        select_restart(make, [1, 1], fit_images, validation)
+    with pytest.raises(ValueError, match="measure"):
+        select_restart(make, [0], fit_images, validation, measure="accuracy")
