@@ -21,8 +21,9 @@ same way:
 :func:`evaluate_texture` does the three steps for one detector (fitted or not),
 :func:`choose_setting` picks a hyper-parameter on a *validation* set of images
 (never the test images), :func:`select_restart` keeps the best of a few restarts
-(fits with different random states) on the same validation images, and :func:`texture_table` lays several methods out as an
-:class:`adcourse.compare.Table`, the format of the chapters' tables. The book and
+(fits with different random states) on the same validation images, and
+:func:`texture_table` lays several methods out as an :class:`adcourse.compare.Table`,
+the format of the chapters' tables. The book and
 ``scripts/bench_real.py`` both use these functions. For NanoTWICE the split
 (images to fit on, validation images, test images) is
 :func:`adcourse.data.nanotwice_split`.

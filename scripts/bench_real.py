@@ -104,6 +104,18 @@ def _methods():
 
     stack = ("stem", "layer1", "layer2")
     quiet = dict(progress=False)
+
+    # the chapter 3-4 statistics whose decision rule is chosen: setting = (patch size, two_sided)
+    def gaussian(s, rs):
+        return PatchDetector(GaussianDetector(reg=1e-4), patch_size=s[0], two_sided=s[1], random_state=rs)
+
+    def pca_residual(s, rs):
+        return PatchDetector(PCADetector(20), patch_size=s[0], two_sided=s[1], random_state=rs)
+
+    def kernel_pca(s, rs):
+        return PatchDetector(KernelPCADetector(20, max_samples=600, random_state=rs), patch_size=s[0],
+                             stride=2, two_sided=s[1], random_state=rs)
+
     return {
         # The chapter 3-4 statistics (raw Gaussian, PCA residual, kernel PCA): setting = (patch size,
         # two_sided), the decision rule chosen on the validation images with the patch size.
@@ -119,13 +131,9 @@ def _methods():
         #   kernel PCA    0.286 0.649 0.270 0.660 -> (15, two-sided); reference: one-sided p9
         # Test (31 images, seeds 0-2): 0.577 / 0.603 / 0.712 +- 0.020 (PRO 0.093 / 0.101 / 0.221);
         # the references 0.386 / 0.413 / 0.258 (PRO 0.113 / 0.160 / 0.070).
-        "3 · Gaussian, raw patches": Method(
-            lambda s, rs: PatchDetector(GaussianDetector(reg=1e-4), patch_size=s[0], two_sided=s[1],
-                                        random_state=rs),
-            (9, True), RULE_CANDIDATES),
+        "3 · Gaussian, raw patches": Method(gaussian, (9, True), RULE_CANDIDATES),
         "3 · Gaussian, raw patches (one-sided, the lecture's rule)": Method(
-            lambda p, rs: PatchDetector(GaussianDetector(reg=1e-4), patch_size=p, random_state=rs),
-            15, (15,)),
+            lambda p, rs: gaussian((p, False), rs), 15, (15,)),
         # a mixture (chapter 2) on the same raw patches: the normal texture's contrast grows with its
         # brightness (dark flat background, bright edged fibres), which one Gaussian cannot represent
         # and a bright flat clump breaks. Validation (2026-12-02): 4 components 0.608, 8: 0.634.
@@ -134,22 +142,15 @@ def _methods():
                                         patch_size=9, max_train_patches=10000, random_state=rs),
             8, (4, 8)),
         "3 · local statistics": Method(lambda w, rs: LocalFeatureDetector(window=w, random_state=rs), 15, (7, 11, 15)),
-        "4 · PCA reconstruction error": Method(
-            lambda s, rs: PatchDetector(PCADetector(20), patch_size=s[0], two_sided=s[1], random_state=rs),
-            (9, True), RULE_CANDIDATES),
+        "4 · PCA reconstruction error": Method(pca_residual, (9, True), RULE_CANDIDATES),
         "4 · PCA reconstruction error (one-sided, the lecture's rule)": Method(
-            lambda p, rs: PatchDetector(PCADetector(20), patch_size=p, random_state=rs), 9, (9,)),
+            lambda p, rs: pca_residual((p, False), rs), 9, (9,)),
         "4 · PCA energies (two terms)": Method(
             lambda p, rs: PatchDetector(PCAFeatureDetector(20, random_state=rs), patch_size=p,
                                         random_state=rs), 9, (9, 15)),
-        "4 · kernel PCA (RBF)": Method(
-            lambda s, rs: PatchDetector(KernelPCADetector(20, max_samples=600, random_state=rs),
-                                        patch_size=s[0], stride=2, two_sided=s[1], random_state=rs),
-            (15, True), RULE_CANDIDATES),
+        "4 · kernel PCA (RBF)": Method(kernel_pca, (15, True), RULE_CANDIDATES),
         "4 · kernel PCA (RBF) (one-sided, the lecture's rule)": Method(
-            lambda p, rs: PatchDetector(KernelPCADetector(20, max_samples=600, random_state=rs),
-                                        patch_size=p, stride=2, random_state=rs),
-            9, (9,)),
+            lambda p, rs: kernel_pca((p, False), rs), 9, (9,)),
         "4 · expert features": Method(lambda p, rs: ExpertFeatureDetector(patch_size=p, random_state=rs), 15, (9, 15, 21)),
         "4 · expert features + granulometry": Method(
             lambda p, rs: ExpertFeatureDetector(patch_size=p, random_state=rs, radii=(1, 2, 3, 4, 5, 6), standardize=True,
@@ -409,6 +410,7 @@ def main(argv=None):
     best = sorted(plot_maps, key=real.get, reverse=True)[:3]
     if best and show:
         out = Path(args.out) / "bench_real.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
         _plot(out, best, test.images[show], test.masks[show], plot_maps, [test_names[i] for i in show])
         print(f"maps of the best three methods ({', '.join(best)}; seed {seeds[0]}) -> {out}")
     if args.json:

@@ -117,21 +117,25 @@ def test_evaluate_texture_bad_test_set():
         evaluate_texture(Brightness(), np.zeros((2, 16, 16)), np.zeros((1, 16, 16)))
 
 
+def _spied(det, seen):
+    """``det`` whose anomaly_map records the images it is given in ``seen``."""
+    original = det.anomaly_map
+
+    def spy(images):
+        seen.append(images)
+        return original(images)
+
+    det.anomaly_map = spy
+    return det
+
+
 def test_choose_setting_uses_the_validation_images_only():
     fit_images = _texture_set(1).images
     validation = _texture_set(3)
     seen = []
 
     def make(width):
-        det = Brightness(width)
-        original = det.anomaly_map
-
-        def spy(images):
-            seen.append(images)
-            return original(images)
-
-        det.anomaly_map = spy
-        return det
+        return _spied(Brightness(width), seen)
 
     best, scores = choose_setting(make, [1, 3, 25], fit_images, validation, n_crops=4, crop_size=16)
     assert set(scores) == {1, 3, 25}
@@ -182,15 +186,7 @@ def test_select_restart_keeps_the_best_on_validation_only():
     seen = []
 
     def make(state):
-        det = Restart(state)
-        original = det.anomaly_map
-
-        def spy(images):
-            seen.append(images)
-            return original(images)
-
-        det.anomaly_map = spy
-        return det
+        return _spied(Restart(state), seen)
 
     sel = select_restart(make, [2, 0, 1], fit_images, validation, n_crops=4, crop_size=16)
     assert isinstance(sel, RestartSelection)
