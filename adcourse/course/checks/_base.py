@@ -326,6 +326,29 @@ def _as_array(value, what, shape):
     return arr
 
 
+def _tensor_answer(probe, name, where, shape, *, returns="a torch tensor (the optimiser differentiates it)",
+                   hint="compute with torch operations, no .item() or .numpy()", shape_hint=None):
+    """The torch-tensor answer of a probe (a dict ``{"type", "value", "grad"}``) as a float array of
+    ``shape`` (``()``: a scalar), or CheckFailed naming ``name``, what it returned and ``where``.
+
+    A tensor with the right number of values is accepted whatever its shape ((n, 1) for (n,)):
+    the numbers matter. ``returns`` and ``hint`` word the error for a non-tensor answer,
+    ``shape_hint`` (optional) the one for a wrong number of values."""
+    import torch
+
+    if not isinstance(probe, dict):
+        raise CheckFailed(f"no answer from {name}\n{where}")
+    value = probe.get("value")
+    if probe.get("type") != "Tensor" or not isinstance(value, torch.Tensor):
+        raise CheckFailed(f"{name} must return {returns}, received {probe.get('type')} {_fmt(value)}\n"
+                          f"{where}\nhint: {hint}")
+    if tuple(value.shape) != tuple(shape) and value.numel() != int(np.prod(shape, dtype=int)):
+        what = "a scalar tensor" if shape == () else f"a tensor of shape {tuple(shape)}"
+        raise CheckFailed(f"{name} must return {what}, received a tensor of {value.numel()} values\n"
+                          f"{where}" + (f"\nhint: {shape_hint}" if shape_hint else ""))
+    return value.detach().double().reshape(shape).numpy()
+
+
 def _close(a, b, tol=_TOL):
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)

@@ -48,6 +48,7 @@ from adcourse.course.checks._base import (
     _close,
     _fmt,
     _mismatch,
+    _tensor_answer,
     task,
 )
 
@@ -249,17 +250,9 @@ def _check_loss(probe, name, where, shape, expected, expected_grad, variants, de
     """Common part of tasks 2 and 3: a scalar differentiable tensor with the right value and gradient."""
     import torch
 
-    if not isinstance(probe, dict):
-        raise CheckFailed(f"no answer from {name}\n{where}")
-    value = probe.get("value")
-    if probe.get("type") != "Tensor" or not isinstance(value, torch.Tensor):
-        raise CheckFailed(f"{name} must return a torch tensor (a scalar the optimiser can "
-                          f"differentiate), received {probe.get('type')} {_fmt(value)}\n{where}\n"
-                          "hint: compute with torch operations on the features, no .item() or .numpy()")
-    if value.numel() != 1:
-        raise CheckFailed(f"{name} must return a scalar tensor, received shape {tuple(value.shape)}\n"
-                          f"{where}\nhint: average over the batch (and sum over the d features)")
-    got = float(value.reshape(()))
+    got = float(_tensor_answer(probe, name, where, (), returns="a torch tensor (a scalar the optimiser can "
+                               "differentiate)", hint="compute with torch operations on the features, no .item() "
+                               "or .numpy()", shape_hint="average over the batch (and sum over the d features)"))
     if not _close(got, expected, 1e-7):
         hint = next((h for h, v in variants if _close(got, v, 1e-7) and not _close(v, expected, 1e-7)),
                     default_hint)

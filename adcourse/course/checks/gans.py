@@ -52,6 +52,7 @@ from adcourse.course.checks._base import (
     _close,
     _fmt,
     _mismatch,
+    _tensor_answer,
     task,
 )
 
@@ -95,23 +96,6 @@ def _scalar_probe_result(value, inputs):
             grads = torch.autograd.grad(value.sum(), inputs, allow_unused=True)
             out["grad"] = [None if g is None else g for g in grads]
     return out
-
-
-def _check_tensor(probe, name, where, shape):
-    """The tensor answer of a probe, of ``shape``, as a float array, or CheckFailed."""
-    import torch
-
-    if not isinstance(probe, dict):
-        raise CheckFailed(f"no answer from {name}\n{where}")
-    value = probe.get("value")
-    if probe.get("type") != "Tensor" or not isinstance(value, torch.Tensor):
-        raise CheckFailed(f"{name} must return a torch tensor (the optimiser differentiates it), received "
-                          f"{probe.get('type')} {_fmt(value)}\n{where}\n"
-                          "hint: compute with torch operations, no .item() or .numpy()")
-    if tuple(value.shape) != tuple(shape) and value.numel() != int(np.prod(shape, dtype=int)):
-        what = "a scalar tensor" if shape == () else f"a tensor of shape {tuple(shape)}"
-        raise CheckFailed(f"{name} must return {what}, received a tensor of {value.numel()} values\n{where}")
-    return value.double().reshape(shape).numpy()
 
 
 def _check_grads(probe, name, where, expected_grads, wrt):
@@ -266,7 +250,7 @@ def check_gan_losses(answers):
                      f"(float64 tensors), real {_fmt(r.ravel())}, fake {_fmt(f.ravel())}")
         else:
             where = f"on loss={loss!r}, fake_logits = {n_fake} logits{per} (float64 tensors), {_fmt(f.ravel())}"
-        got = float(_check_tensor(probe, name, where, ()))
+        got = float(_tensor_answer(probe, name, where, ()))
         if not _close(got, expected, 1e-7):
             with np.errstate(all="ignore"):
                 variants = _loss_variants(player, loss, r, f)
@@ -367,7 +351,7 @@ def check_anogan_functional(answers):
         (grad,) = torch.autograd.grad(ref.sum(), z)
         where = (f"on {_NETS}, z = {n} seeds of dimension d = {d} (float64 tensor (n, d)), images = {n} "
                  f"random {size}x{size} images (n, 1, {size}, {size}), lam = {lam}")
-        got = _check_tensor(probe, "anogan_functional", where, (n,))
+        got = _tensor_answer(probe, "anogan_functional", where, (n,))
         expected = ref.detach().numpy()
         if not _allclose(got, expected, 1e-7):
             with torch.no_grad():
