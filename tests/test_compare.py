@@ -169,6 +169,47 @@ def test_one_class_extra_scores_reuse_the_fitted_detector():
         one_class({"kNN": KNNDetector}, load_digits_oneclass, scores={"x": ("IF", len)})
 
 
+def test_one_class_in_worker_processes_gives_the_serial_table_and_keeps_the_detectors():
+    from adcourse.compare import one_class
+    from adcourse.data import load_digits_oneclass
+    from adcourse.vectors.isolation import IsolationForestDetector
+
+    methods = {"IF": lambda: IsolationForestDetector(n_estimators=20)}
+    scores = {"-IF": ("IF", lambda det, X: -det.anomaly_score(X))}
+    serial_kept, parallel_kept = {}, {}
+    serial = one_class(methods, load_digits_oneclass, classes=[1, 7], seeds=[0, 1], scores=scores, keep=serial_kept)
+    parallel = one_class(methods, load_digits_oneclass, classes=[1, 7], seeds=[0, 1], scores=scores,
+                         keep=parallel_kept, n_jobs=2)
+    np.testing.assert_array_equal(parallel.auroc, serial.auroc)    # seeded runs: the same in any process
+    assert parallel.methods == serial.methods == ["IF", "-IF"] and (parallel.seconds > 0).all()
+    assert sorted(parallel_kept) == sorted(serial_kept) == [("IF", c, s) for c in (1, 7) for s in (0, 1)]
+    kept = parallel_kept[("IF", 7, 1)]                              # fitted on 7's training half, seed 1
+    split = load_digits_oneclass(7, random_state=1)
+    assert kept.random_state == 1
+    assert metrics.roc_auc(kept.anomaly_score(split.X_test), split.y_test) == serial.auroc[0, 1, 1]
+    # a failing run in a worker is one error, the other runs are kept
+    seven = float(load_digits_oneclass(7, random_state=0).X_train.mean())
+
+    class FailsOnSeven:                       # local: the workers receive it by value
+        def fit(self, X):
+            if np.isclose(X.mean(), seven):
+                raise RuntimeError("seven")
+            self.mean_ = X.mean(axis=0)
+            return self
+
+        def anomaly_score(self, X):
+            return ((X - self.mean_) ** 2).sum(axis=1)
+
+    t = one_class({"mean": FailsOnSeven}, load_digits_oneclass, classes=[1, 7], seeds=[0], n_jobs=2)
+    assert list(t.errors) == [("mean", 7, 0)] and "seven" in t.errors[("mean", 7, 0)]
+    assert np.isfinite(t.auroc[0, 0, 0]) and np.isnan(t.auroc[0, 1, 0])
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_jobs"):
+            one_class(methods, load_digits_oneclass, classes=[1], seeds=[0], n_jobs=bad)
+    with pytest.raises(TypeError, match="keep"):
+        one_class(methods, load_digits_oneclass, classes=[1], seeds=[0], keep=[])
+
+
 def _seeded(seed):
     out = {}
     for kind in ("blobs", "ring"):
