@@ -376,8 +376,9 @@ def one_class(methods, loader, *, classes=range(10), seeds=(0, 1, 2), inputs="ve
         without refitting, e.g. ``{"GEOM (simple)": ("GEOM", lambda det, X:
         det.simple_score(X))}``; their time is the scoring time only.
     keep : dict, optional
-        Filled with ``keep[(method, class, seed)] = fitted detector`` for every method
-        (not the extra scores) that fitted, to score other images later without training again.
+        Filled with ``keep[(method, class, seed)] = fitted detector`` for every run of a method
+        (not of the extra scores) that fitted and scored, to score other images later without
+        training again.
     n_jobs : int, default 1
         Runs (one per class and seed) done side by side in this many worker processes
         (joblib), each with ``1 / n_jobs`` of the CPU threads. Every run is seeded, so the
