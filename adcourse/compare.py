@@ -456,9 +456,7 @@ def _one_class_run(methods, scores, loader, keys, keep, c, seed):
                     raise RuntimeError(f"method {base!r} failed on this run")
                 v = score(fitted[base], test)
             else:
-                det = methods[name]()
-                if hasattr(det, "get_params") and "random_state" in det.get_params(deep=False):
-                    det.set_params(random_state=seed)
+                det = _seeded(methods[name](), seed)
                 v = det.fit(train).anomaly_score(test)
                 fitted[name] = det
             values[mi] = metrics.roc_auc(v, y)
@@ -474,7 +472,9 @@ def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
     Parameters
     ----------
     methods : dict name -> callable returning a fresh detector
-        As for :func:`compare`.
+        As for :func:`compare`. On each seed, a fresh detector's ``random_state`` (if it
+        has one) is set to the seed, as :func:`one_class` does: the seed draws the data
+        *and* initialises the detector, so the spread covers both.
     datasets : callable ``seed -> dict name -> (train, test)``
         Draws every data set of the table with one seed (training, validation and
         test data all from that seed), e.g.
@@ -496,8 +496,18 @@ def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
     tables = []
     for seed in seeds:
         done = {(m, d): v for (m, d, s), v in (fitted or {}).items() if s == seed}
-        tables.append(compare(methods, datasets(seed), fitted=done))
+        fresh = {m: None if make is None else (lambda make=make, seed=seed: _seeded(make(), seed))
+                 for m, make in methods.items()}
+        tables.append(compare(fresh, datasets(seed), fitted=done))
     return SeedTable(tables, seeds)
+
+
+def _seeded(det, seed):
+    """``det`` with its ``random_state`` (if it has one) set to ``seed``: a seed of a table
+    draws the data *and* initialises the detector, so that the spread over seeds includes both."""
+    if hasattr(det, "get_params") and "random_state" in det.get_params(deep=False):
+        det.set_params(random_state=seed)
+    return det
 
 
 class SeedTable:

@@ -237,6 +237,29 @@ def test_compare_seeds_is_mean_and_spread_of_single_seed_tables():
     assert "<table" in html and "overflow-x: auto" in html and "3 data seeds" in html
 
 
+def test_compare_seeds_initialises_each_fresh_detector_with_the_seed():
+    """The seed draws the data and initialises the detector (as in one_class): a detector
+    with a random_state is fitted with random_state = seed, one without is left as it is."""
+    from adcourse.compare import compare_seeds
+    from adcourse.vectors.isolation import IsolationForestDetector
+
+    seen = []
+
+    class Recording(IsolationForestDetector):
+        def fit(self, X, y=None):
+            seen.append(self.random_state)
+            return super().fit(X, y)
+
+    methods = {"IF": lambda: Recording(n_estimators=20, random_state=123), "Gaussian": GaussianDetector}
+    table = compare_seeds(methods, _seeded, seeds=(4, 7, 9))
+    assert seen == [4, 4, 7, 7, 9, 9]          # two data sets per seed, each fitted once
+    for seed, auc in zip((4, 7, 9), table.values("IF", "ring", "auroc")):
+        X_train, X, y = _seeded(seed)["ring"]
+        det = IsolationForestDetector(n_estimators=20, random_state=seed).fit(X_train)
+        assert auc == pytest.approx(metrics.roc_auc(det.anomaly_score(X), y))
+    assert np.isfinite(table.values("Gaussian", "ring", "auroc")).all()
+
+
 def test_clearly_better_needs_a_difference_larger_than_its_spread():
     from adcourse.compare import SeedTable, Table
 
