@@ -17,8 +17,8 @@ which turns their own score into ours (higher = more anomalous).
 class of a labelled data set normal in turn, several seeds) and returns a
 :class:`OneClassTable` of AUROCs with their spread over the seeds.
 
-A book's main comparison on several data sets runs on several data seeds
-(:func:`compare_seeds`): every cell is then ``mean ± spread`` (the standard
+A book's main comparison on several data sets runs on several seeds, each drawing
+the data and initialising the detectors (:func:`compare_seeds`): every cell is then ``mean ± spread`` (the standard
 deviation over the seeds), and :meth:`SeedTable.clearly_better` says whether a
 difference is larger than its spread over the seeds (the seeds pair the methods:
 the test is on the per-seed differences), the only kind of difference the text
@@ -649,7 +649,8 @@ class SeedTable:
             frame.loc[meth, col] = f"<b>{frame.loc[meth, col]}</b>"
         table = frame.to_html(escape=False, classes="adc-table", border=0)
         note = (f"<p class=\"adc-table-note\"><small>Mean ± standard deviation over {len(self.seeds)} "
-                f"data seeds ({', '.join(map(str, self.seeds))}); bold: highest mean of the column; "
+                f"seeds ({', '.join(map(str, self.seeds))}; each draws the data and sets the detectors' "
+                "random state); bold: highest mean of the column; "
                 "time: fit + score, summed over the data sets, mean over the seeds.</small></p>")
         return f'<div class="adc-table-scroll" style="overflow-x: auto">{table}</div>{note}'
 

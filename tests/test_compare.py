@@ -234,7 +234,7 @@ def test_compare_seeds_is_mean_and_spread_of_single_seed_tables():
     assert list(frame.index) == ["Gaussian", "kNN"] and "time (s)" in frame.columns
     assert frame.loc["kNN", "ring"] == table.text("kNN", "ring", "auroc")
     html = table._repr_html_()
-    assert "<table" in html and "overflow-x: auto" in html and "3 data seeds" in html
+    assert "<table" in html and "overflow-x: auto" in html and "over 3 seeds (0, 1, 2; each draws the data" in html
 
 
 def test_compare_seeds_initialises_each_fresh_detector_with_the_seed():
