@@ -18,11 +18,11 @@ class of a labelled data set normal in turn, several seeds) and returns a
 :class:`OneClassTable` of AUROCs with their spread over the seeds.
 
 A book's main comparison on several data sets runs on several seeds, each drawing
-the data and initialising the detectors (:func:`compare_seeds`): every cell is then ``mean ± spread`` (the standard
-deviation over the seeds), and :meth:`SeedTable.clearly_better` says whether a
-difference is larger than its spread over the seeds (the seeds pair the methods:
-the test is on the per-seed differences), the only kind of difference the text
-may draw a conclusion from.
+the data and initialising the detectors (:func:`compare_seeds`): every cell is then
+``mean ± spread`` (the standard deviation over the seeds), and
+:meth:`SeedTable.clearly_better` says whether a difference is larger than its spread
+over the seeds (the seeds pair the methods: the test is on the per-seed differences),
+the only kind of difference the text may draw a conclusion from.
 
 **Results shared between chapters.** A chapter that computed a table saves it with
 one line, ``save_results("ch05-nanofibres", table)``; the closing chapter reads it
