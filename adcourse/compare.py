@@ -68,11 +68,43 @@ class External:
         ``score_samples`` (higher = more normal) pass
         ``lambda est, X: -est.score_samples(X)``; for PyOD,
         ``lambda est, X: est.decision_function(X)`` (already higher = more anomalous).
+    random_state : int, optional
+        Set as the wrapped estimator's ``random_state`` (it must have one). Whether
+        given or not, an estimator with a ``random_state`` parameter shows it through
+        :meth:`get_params` / :meth:`set_params`, so that :func:`compare_seeds` and
+        :func:`one_class` seed a library's estimator as they seed the course's detectors.
     """
 
-    def __init__(self, estimator, score):
+    def __init__(self, estimator, score, random_state=None):
         self.estimator = estimator
         self.score = score
+        if random_state is not None:
+            self.set_params(random_state=random_state)
+
+    def _inner_params(self):
+        get = getattr(self.estimator, "get_params", None)
+        return get(deep=False) if callable(get) else {}
+
+    def get_params(self, deep=False):
+        """``estimator`` and ``score``, and the estimator's ``random_state`` where it has one."""
+        params = {"estimator": self.estimator, "score": self.score}
+        inner = self._inner_params()
+        if "random_state" in inner:
+            params["random_state"] = inner["random_state"]
+        return params
+
+    def set_params(self, **params):
+        """Set ``estimator``, ``score`` or the wrapped estimator's ``random_state``."""
+        for key, value in params.items():
+            if key in ("estimator", "score"):
+                setattr(self, key, value)
+            elif key == "random_state" and "random_state" in self._inner_params():
+                self.estimator.set_params(random_state=value)
+            else:
+                raise ValueError(f"External({type(self.estimator).__name__}) has no parameter {key!r}; "
+                                 "it has estimator, score" + (", random_state" if "random_state" in
+                                                               self._inner_params() else ""))
+        return self
 
     def fit(self, X, y=None):
         self.estimator.fit(check_vectors(X))

@@ -260,6 +260,36 @@ def test_compare_seeds_initialises_each_fresh_detector_with_the_seed():
     assert np.isfinite(table.values("Gaussian", "ring", "auroc")).all()
 
 
+def test_compare_seeds_seeds_a_wrapped_library_estimator_too():
+    """External shows the wrapped estimator's random_state, so compare_seeds seeds scikit-learn's
+    isolation forest as it seeds ours; an estimator without one (OC-SVM) is left alone."""
+    from sklearn.svm import OneClassSVM
+
+    from adcourse.compare import compare_seeds
+
+    def flip(est, X):
+        return -est.score_samples(X)
+
+    methods = {"IF (sklearn)": lambda: External(IsolationForest(n_estimators=20, random_state=0), flip),
+               "OC-SVM (sklearn)": lambda: External(OneClassSVM(gamma="scale"), flip)}
+    table = compare_seeds(methods, _seeded, seeds=(3, 5))
+    for seed, auc in zip((3, 5), table.values("IF (sklearn)", "ring", "auroc")):
+        X_train, X, y = _seeded(seed)["ring"]
+        est = IsolationForest(n_estimators=20, random_state=seed).fit(X_train)
+        assert auc == pytest.approx(metrics.roc_auc(-est.score_samples(X), y))
+    assert np.isfinite(table.values("OC-SVM (sklearn)", "ring", "auroc")).all()
+
+    ext = External(IsolationForest(random_state=0), flip, random_state=7)
+    assert ext.estimator.random_state == 7 and ext.get_params()["random_state"] == 7
+    assert ext.set_params(random_state=8).estimator.random_state == 8
+    svm = External(OneClassSVM(), flip)
+    assert "random_state" not in svm.get_params()
+    with pytest.raises(ValueError, match="no parameter 'random_state'"):
+        svm.set_params(random_state=1)
+    with pytest.raises(ValueError, match="no parameter 'random_state'"):
+        External(OneClassSVM(), flip, random_state=1)
+
+
 def test_clearly_better_needs_a_difference_larger_than_its_spread():
     from adcourse.compare import SeedTable, Table
 
