@@ -1434,3 +1434,24 @@ def test_ex5_task5_threshold_objects_and_arrays_pass(capsys):
     checks.check_three_sigma_threshold(lambda m, k: np.array([_sigma()(m, k)]))
     assert capsys.readouterr().out.count("✓ Task 5 passed") == 2
     fails(checks.check_three_sigma_threshold, lambda m, k: "gamma", match=r"must be a number")
+
+
+def test_gradient_check_names_a_missing_and_a_wrong_gradient():
+    """The one gradient check of the torch tasks (chapters 8 and 9): a detached answer has no
+    gradient, a constant in place of part of it gives a wrong one; one array or a list."""
+    import torch
+
+    from adcourse.course.checks._base import _check_gradients
+
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]])
+    _check_gradients({"grad": torch.tensor(expected)}, "f", "where", [expected], "x")
+    _check_gradients({"grad": [expected, expected]}, "f", "where", [expected, expected], "x")
+    with pytest.raises(CheckFailed, match=r"the loss returned by f is right but it has no gradient with "
+                                          r"respect to the features\nwhere\nhint: do not detach"):
+        _check_gradients({"grad": None}, "f", "where", [expected], "the features", what="the loss")
+    with pytest.raises(CheckFailed, match="no gradient with respect to z"):
+        _check_gradients({"grad": [expected, None]}, "f", "where", [expected, expected], "z")
+    with pytest.raises(CheckFailed, match="its gradient with respect to z is wrong"):
+        _check_gradients({"grad": [expected + 1e-3]}, "f", "where", [expected], "z")
+    with pytest.raises(CheckFailed, match="must have shape"):
+        _check_gradients({"grad": [expected[0]]}, "f", "where", [expected], "z")

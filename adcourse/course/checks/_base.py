@@ -349,6 +349,30 @@ def _tensor_answer(probe, name, where, shape, *, returns="a torch tensor (the op
     return value.detach().double().reshape(shape).numpy()
 
 
+def _check_gradients(probe, name, where, expected_grads, wrt, *, what="the value", source="the inputs",
+                     why="the networks are trained by back-propagating it"):
+    """The gradients of a probe's tensor answer (``probe["grad"]``: one per input, or one array)
+    against ``expected_grads`` (a list of arrays, in the same order), or CheckFailed: no gradient
+    at all (the answer was detached, or built again from NumPy), or a wrong one (part of it a
+    constant). ``what``, ``wrt``, ``source`` and ``why`` word the messages."""
+    import torch
+
+    grads = probe.get("grad")
+    if grads is not None and not isinstance(grads, (list, tuple)):
+        grads = [grads]
+    if grads is None or len(grads) != len(expected_grads) or any(g is None for g in grads):
+        raise CheckFailed(f"{what} returned by {name} is right but it has no gradient with respect to "
+                          f"{wrt}\n{where}\nhint: do not detach, convert to NumPy or rebuild the tensor: "
+                          f"{why}")
+    for g, expected in zip(grads, expected_grads):
+        expected = np.asarray(expected)
+        g = _as_array(g.numpy() if isinstance(g, torch.Tensor) else g, f"the gradient of {name}", expected.shape)
+        if not _allclose(g, expected, 1e-6):
+            raise CheckFailed(f"{what} returned by {name} is right but its gradient with respect to {wrt} "
+                              f"is wrong\n{where}\nhint: compute it from {source} with torch operations "
+                              "only (no constant replacing part of it)")
+
+
 def _close(a, b, tol=_TOL):
     if math.isnan(a) or math.isnan(b):
         return math.isnan(a) and math.isnan(b)

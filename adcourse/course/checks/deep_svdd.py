@@ -44,6 +44,7 @@ from adcourse.course.checks._base import (
     Probe,
     _allclose,
     _as_array,
+    _check_gradients,
     _as_float,
     _close,
     _fmt,
@@ -246,10 +247,8 @@ def _loss_reference(seed, n, d, spread, objective, radius=0.0, nu=0.1):
     return features.detach().numpy(), center.numpy(), float(loss.detach()), grad.numpy()
 
 
-def _check_loss(probe, name, where, shape, expected, expected_grad, variants, default_hint):
+def _check_loss(probe, name, where, expected, expected_grad, variants, default_hint):
     """Common part of tasks 2 and 3: a scalar differentiable tensor with the right value and gradient."""
-    import torch
-
     got = float(_tensor_answer(probe, name, where, (), returns="a torch tensor (a scalar the optimiser can "
                                "differentiate)", hint="compute with torch operations on the features, no .item() "
                                "or .numpy()", shape_hint="average over the batch (and sum over the d features)"))
@@ -258,17 +257,8 @@ def _check_loss(probe, name, where, shape, expected, expected_grad, variants, de
                     default_hint)
         raise CheckFailed(f"wrong loss returned by {name}\n{where}\nexpected {_fmt(expected)}\n"
                           f"received {_fmt(got)}\nhint: {hint}")
-    grad = probe.get("grad")
-    if grad is None:
-        raise CheckFailed(f"the loss returned by {name} has the right value but no gradient with respect "
-                          f"to the features\n{where}\nhint: do not detach, convert to NumPy or rebuild "
-                          "the tensor: the network is trained by back-propagating this loss")
-    grad = _as_array(grad.numpy() if isinstance(grad, torch.Tensor) else grad,
-                     f"the gradient of the loss of {name}", shape)
-    if not _allclose(grad, expected_grad, 1e-6):
-        raise CheckFailed(f"the loss returned by {name} has the right value but a wrong gradient with "
-                          f"respect to the features\n{where}\nhint: compute it from the features with "
-                          "torch operations only (no constant replacing part of it)")
+    _check_gradients(probe, name, where, [expected_grad], "the features", what="the loss", source="the features",
+                     why="the network is trained by back-propagating this loss")
 
 
 def _one_class_questions(rng):
@@ -297,7 +287,7 @@ def check_one_class_loss(answers):
             ("that is the squared norm of the mean; average the squared distances of the images",
              float(((f.mean(axis=0) - c) ** 2).sum())),
         ]
-        _check_loss(probe, "one_class_loss", where, (n, d), expected, grad, variants,
+        _check_loss(probe, "one_class_loss", where, expected, grad, variants,
                     "loss = ((features - center) ** 2).sum(dim=1).mean()")
 
 
@@ -335,7 +325,7 @@ def check_soft_boundary_loss(answers):
              r2 + (sq - r2).mean() / nu),
             ("R enters squared: R^2 + ...", radius + hinge.mean() / nu),
         ]
-        _check_loss(probe, "soft_boundary_loss", where, (n, d), expected, grad, variants,
+        _check_loss(probe, "soft_boundary_loss", where, expected, grad, variants,
                     "d = ((features - center) ** 2).sum(dim=1); loss = R^2 + clamp(d - R^2, min=0).mean() / nu")
 
 

@@ -49,6 +49,7 @@ from adcourse.course.checks._base import (
     Probe,
     _allclose,
     _as_array,
+    _check_gradients,
     _close,
     _fmt,
     _mismatch,
@@ -85,6 +86,10 @@ def _softplus(x):
     return np.logaddexp(0.0, x)
 
 
+#: why a gradient matters, in the messages of the tasks with one
+_WHY = "the networks are trained (or z optimised) by back-propagating it"
+
+
 def _scalar_probe_result(value, inputs):
     """What a probe returns for a loss: its type, its value (detached) and its gradients."""
     import torch
@@ -96,22 +101,6 @@ def _scalar_probe_result(value, inputs):
             grads = torch.autograd.grad(value.sum(), inputs, allow_unused=True)
             out["grad"] = [None if g is None else g for g in grads]
     return out
-
-
-def _check_grads(probe, name, where, expected_grads, wrt):
-    import torch
-
-    grads = probe.get("grad")
-    if grads is None or any(g is None for g in grads):
-        raise CheckFailed(f"the value returned by {name} is right but it has no gradient with respect to "
-                          f"{wrt}\n{where}\nhint: do not detach, convert to NumPy or rebuild the tensor: "
-                          "the networks are trained (or z optimised) by back-propagating it")
-    for g, expected in zip(grads, expected_grads):
-        g = _as_array(g.numpy() if isinstance(g, torch.Tensor) else g, f"the gradient of {name}", expected.shape)
-        if not _allclose(g, expected, 1e-6):
-            raise CheckFailed(f"the value returned by {name} is right but its gradient with respect to {wrt} "
-                              f"is wrong\n{where}\nhint: compute it from the inputs with torch operations "
-                              "only (no constant replacing part of it)")
 
 
 # --------------------------------------------------------------------------------------
@@ -264,7 +253,7 @@ def check_gan_losses(answers):
                         "see the formulas of the task: means over all the entries of each tensor")
             raise CheckFailed(f"wrong loss returned by {name}\n{where}\nexpected {_fmt(expected)}\n"
                               f"received {_fmt(got)}\nhint: {hint}")
-        _check_grads(probe, name, where, grads, "the logits")
+        _check_gradients(probe, name, where, grads, "the logits", why=_WHY)
 
 
 # --------------------------------------------------------------------------------------
@@ -378,7 +367,7 @@ def check_anogan_functional(answers):
             raise _mismatch("functional", "anogan_functional", where, expected, got, variants,
                             "g = generator(z); value = ||g - s|| per image - lam * softplus(discriminator(g))",
                             tol=1e-7)
-        _check_grads(probe, "anogan_functional", where, [grad.numpy()], "z")
+        _check_gradients(probe, "anogan_functional", where, [grad.numpy()], "z", why=_WHY)
 
 
 # --------------------------------------------------------------------------------------
