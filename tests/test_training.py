@@ -245,6 +245,34 @@ def test_each_player_updates_only_its_own_parameters():
     assert not torch.equal(_weights(C1), c0[:3]) and not torch.equal(_weights(C2), c0[3:])
 
 
+def test_while_a_player_moves_the_others_parameters_are_fixed():
+    # autograd computes no gradient for the other players' weights (their values would be
+    # thrown away); the mover's own gradients are the same either way
+    with seeded(0):
+        A, B = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    seen = {"a": [], "b": []}
+
+    def loss(name, own, other):
+        def f(xb):
+            seen[name].append((all(q.requires_grad for q in own.parameters()),
+                               any(q.requires_grad for q in other.parameters())))
+            return (A(xb) + B(xb)).pow(2).mean()
+        return f
+
+    x = np.random.default_rng(0).normal(size=(16, 2)).astype(np.float32)
+    players = {"a": (A, loss("a", A, B)), "b": (B, loss("b", B, A))}
+    fit_adversarial(players, x, n_epochs=2, batch_size=4, progress=False, device="cpu")
+    assert seen["a"] == seen["b"] == [(True, False)] * 8
+    assert all(q.requires_grad for net in (A, B) for q in net.parameters())   # switched back on
+
+    def boom(xb):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fit_adversarial({"a": (A, loss("a", A, B)), "b": (B, boom)}, x, progress=False, device="cpu")
+    assert all(q.requires_grad for net in (A, B) for q in net.parameters())   # also after an error
+
+
 def test_adversarial_nan_guard_names_the_player_and_history_plot():
     import matplotlib
 

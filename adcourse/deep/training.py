@@ -400,6 +400,11 @@ def fit_adversarial(
         \theta_p \leftarrow \theta_p - \eta_p\,\widehat{\nabla_{\theta_p} L_p}(B_t)
         \qquad p = 1, \dots, P \ \text{(in the order given)} .
 
+    "Fixed" is literal: while player :math:`p` computes its loss and its backward
+    pass, the other players' parameters have ``requires_grad`` off, so autograd
+    computes no gradient for them (it would be thrown away) and a loss can only
+    move its own player's networks.
+
     This is the loop of :func:`fit_model` (same seeding of the batch order and of
     the torch random numbers, devices, progress bar, NaN guard, eval mode at the
     end); only the step differs.
@@ -579,6 +584,10 @@ def _train(players, tensors, *, n_epochs, batch_size, drop_last, random_state, d
     rng = np.random.default_rng(random_state)
     modules = [m for p in players for m in p.modules]
     single = len(players) == 1 and players[0].name is None
+    # while a player moves, the other players' parameters are fixed: autograd skips their
+    # gradients (the values of the mover's gradients do not change, only the work)
+    own = [[q for group in p.optimizer.param_groups for q in group["params"]] for p in players]
+    frozen = [[q for j, qs in enumerate(own) if j != k for q in qs] for k in range(len(players))]
     history = History()
     if not single:
         history.losses = {p.name: [] for p in players}
@@ -597,15 +606,19 @@ def _train(players, tensors, *, n_epochs, batch_size, drop_last, random_state, d
                         break
                     batch = [t[idx].to(dev, non_blocking=True) for t in tensors]
                     for k, player in enumerate(players):
-                        loss = player.loss(batch)
-                        if not torch.isfinite(loss):
-                            what = "training loss" if single else f"loss of the {player.name}"
-                            raise FloatingPointError(
-                                f"the {what} is {loss.item()} at epoch {epoch + 1} "
-                                f"(step {history.n_steps + 1}); lower lr (now {player.lr:g}) or check the data"
-                            )
-                        player.optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
+                        _freeze(frozen[k], True)  # the others' parameters: no gradient to compute
+                        try:
+                            loss = player.loss(batch)
+                            if not torch.isfinite(loss):
+                                what = "training loss" if single else f"loss of the {player.name}"
+                                raise FloatingPointError(
+                                    f"the {what} is {loss.item()} at epoch {epoch + 1} "
+                                    f"(step {history.n_steps + 1}); lower lr (now {player.lr:g}) or check the data"
+                                )
+                            player.optimizer.zero_grad(set_to_none=True)
+                            loss.backward()
+                        finally:
+                            _freeze(frozen[k], False)
                         if rate is not None:  # the scheduled rate of this step (t = n_steps + 1)
                             for group in player.optimizer.param_groups:
                                 group["lr"] = player.lr * rate(history.n_steps + 1)
@@ -635,6 +648,12 @@ def _train(players, tensors, *, n_epochs, batch_size, drop_last, random_state, d
             m.eval()
         history.seconds = time.perf_counter() - start
     return history
+
+
+def _freeze(params, on):
+    """Switch ``requires_grad`` off (``on``) or back on for ``params``."""
+    for q in params:
+        q.requires_grad_(not on)
 
 
 def _mean_loss(model, loss_fn, tensors, batch_size, dev):
