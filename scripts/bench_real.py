@@ -97,10 +97,10 @@ def _methods():
     from adcourse.deep.student_teacher import StudentTeacher
     from adcourse.images import (
         ExpertFeatureDetector, KernelPCADetector, LocalFeatureDetector, PatchDetector,
-        PCADetector, PCAFeatureDetector, SparseCodingDetector,
+        PCADetector, PCAFeatureDetector,
     )
+    from adcourse.images.sparse import SEM_SETTING, sem_sparse_coding
     from adcourse.vectors.density import GaussianDetector, GMMDetector
-    from adcourse.vectors.distance import KNNDetector
 
     stack = ("stem", "layer1", "layer2")
     quiet = dict(progress=False)
@@ -182,13 +182,8 @@ def _methods():
         # seeds 0-2): pixel AUROC 0.912 +- 0.001, PRO 0.481 +- 0.008 (without the brightness map:
         # 0.840 +- 0.005); fit 0.9 s, 210 ms per image.
         "4 · sparse coding": Method(
-            lambda s, rs: SparseCodingDetector(patch_size=s[0], n_atoms=64, lam=0.05, stride=4, n_iter=5,
-                                               n_train_patches=3000, n_val_patches=5000,
-                                               log_features=s[1], sigma=s[2],
-                                               density=KNNDetector() if s[3] == "knn" else None,
-                                               brightness_weight=s[4], brightness_window=s[5],
-                                               random_state=rs),
-            (15, True, 4.0, "knn", 1.0, 5),
+            # the chosen setting is SEM_SETTING of adcourse.images.sparse (chapter 4 runs it too)
+            lambda s, rs: sem_sparse_coding(s, random_state=rs), SEM_SETTING,
             ((15, False, 0.0, None, 0.0, None), (15, False, 4.0, None, 0.0, None),
              (15, True, 4.0, None, 0.0, None), (9, True, 4.0, None, 0.0, None),
              (21, True, 4.0, None, 0.0, None), (17, True, 4.0, None, 0.0, None),

@@ -367,3 +367,41 @@ def test_detector_brightness_map(nanofibres, fitted):
             clone(fitted).set_params(brightness_weight=bad).fit(train.images)
     with pytest.raises(ValueError, match="brightness_window must be > 0"):
         clone(fitted).set_params(brightness_weight=1.0, brightness_window=0).fit(train.images)
+
+
+def test_the_real_data_setting_is_built_in_one_place(monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from adcourse.images.sparse import SEM_SETTING, sem_sparse_coding
+
+    det = sem_sparse_coding(random_state=3)
+    params = det.get_params()
+    assert (params["patch_size"], params["log_features"], params["sigma"], params["brightness_weight"],
+            params["brightness_window"]) == (15, True, 4.0, 1.0, 5) == tuple(SEM_SETTING[i] for i in (0, 1, 2, 4, 5))
+    assert type(params["density"]).__name__ == "KNNDetector" and params["random_state"] == 3
+    assert (params["n_atoms"], params["lam"], params["stride"], params["n_iter"]) == (64, 0.05, 4, 5)
+    # chapter 4's "lecture's model": the same detector without the prior
+    plain = sem_sparse_coding(brightness_weight=0.0).get_params()
+    assert {k: v for k, v in plain.items() if k not in ("brightness_weight", "density", "random_state")} == \
+        {k: v for k, v in params.items() if k not in ("brightness_weight", "density", "random_state")}
+    assert plain["brightness_weight"] == 0.0
+    # another candidate of bench_real: the Gaussian density
+    assert sem_sparse_coding((9, True, 4.0, None, 0.0, None)).get_params()["density"] is None
+    with pytest.raises(ValueError, match="setting must be a tuple"):
+        sem_sparse_coding((15, True))
+    with pytest.raises(ValueError, match="'knn' or None"):
+        sem_sparse_coding((15, True, 4.0, "kde", 1.0, 5))
+    with pytest.raises(TypeError, match="unknown SparseCodingDetector parameters"):
+        sem_sparse_coding(brightness=1.0)
+    # bench_real's chosen setting is that constant, and it builds with this function
+    path = Path(__file__).resolve().parent.parent / "scripts" / "bench_real.py"
+    spec = importlib.util.spec_from_file_location("bench_real", path)
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_real", bench)   # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    method = bench._methods()["4 · sparse coding"]
+    assert method.setting is SEM_SETTING and SEM_SETTING in method.candidates
+    built = method.build(method.setting, 3).get_params()
+    assert {k: v for k, v in built.items() if k != "density"} == {k: v for k, v in params.items() if k != "density"}

@@ -71,6 +71,7 @@ from sklearn.utils.validation import check_is_fitted
 from adcourse.base import BaseImageDetector
 from adcourse.decision import smooth_maps
 from adcourse.vectors.density import GaussianDetector
+from adcourse.vectors.distance import KNNDetector
 from adcourse.images.patches import extract_patches, patch_scores_to_map
 from adcourse.validation import check_images
 
@@ -85,6 +86,8 @@ __all__ = [
     "learn_dictionary",
     "DictionaryLearningResult",
     "SparseCodingDetector",
+    "SEM_SETTING",
+    "sem_sparse_coding",
 ]
 
 
@@ -982,3 +985,47 @@ class SparseCodingDetector(BaseImageDetector):
         if self.standardisation_ is not None:
             maps = maps + self.brightness_weight * (self._local_means(images) - loc_b) / sd_b
         return smooth_maps(maps, self.sigma) if self.sigma > 0 else maps
+
+
+# --------------------------------------------------------------------------- #
+# the setting used on the real SEM micrographs
+# --------------------------------------------------------------------------- #
+#: The lecture's model on the real NanoTWICE micrographs at the course's scale (half
+#: resolution), as ``scripts/bench_real.py --choose`` picked it on the 10 *validation* images
+#: of :func:`adcourse.data.nanotwice_split` (2026-12-02; never the test images; the script's
+#: comments list every candidate with its validation figure): (patch size, ``log_features``,
+#: ``sigma``, density -- ``"knn"`` for a :class:`~adcourse.vectors.distance.KNNDetector`,
+#: None for the Gaussian --, ``brightness_weight``, ``brightness_window``).
+SEM_SETTING = (15, True, 4.0, "knn", 1.0, 5)
+
+
+def sem_sparse_coding(setting=SEM_SETTING, random_state=0, **overrides):
+    """A :class:`SparseCodingDetector` for the real SEM micrographs, in one of ``bench_real``'s settings.
+
+    The one place where the book (chapter 4) and ``scripts/bench_real.py`` build the
+    real-data detector, so that both run the same model. What is fixed: 64 atoms,
+    :math:`\lambda = 0.05`, 5 dictionary-learning iterations, 3000 training and 5000
+    validation patches, test stride 4. ``setting`` is a tuple like :data:`SEM_SETTING`
+    (the candidates ``bench_real --choose`` tries); ``overrides`` replace any parameter
+    afterwards, e.g. ``brightness_weight=0.0`` for the lecture's model without the
+    brightness prior.
+
+    >>> det = sem_sparse_coding(brightness_weight=0.0)
+    >>> det.patch_size, det.brightness_weight, type(det.density).__name__
+    (15, 0.0, 'KNNDetector')
+    """
+    if not (isinstance(setting, tuple) and len(setting) == 6):
+        raise ValueError("setting must be a tuple (patch size, log_features, sigma, density, brightness_weight, "
+                         f"brightness_window) like SEM_SETTING, got {setting!r}")
+    patch, log_features, sigma, density, weight, window = setting
+    if density not in ("knn", None):
+        raise ValueError(f"the density of a setting must be 'knn' or None (Gaussian), got {density!r}")
+    params = dict(patch_size=patch, n_atoms=64, lam=0.05, stride=4, n_iter=5, n_train_patches=3000,
+                  n_val_patches=5000, log_features=log_features, sigma=sigma,
+                  density=KNNDetector() if density == "knn" else None, brightness_weight=weight,
+                  brightness_window=window, random_state=random_state)
+    unknown = set(overrides) - set(params) - set(SparseCodingDetector().get_params())
+    if unknown:
+        raise TypeError(f"unknown SparseCodingDetector parameters {sorted(unknown)}")
+    params.update(overrides)
+    return SparseCodingDetector(**params)
