@@ -127,7 +127,7 @@ def _check_test(test):
 
 
 def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128, tiled=False,
-                     random_state=0, keep_maps=False, max_fpr=0.3):
+                     random_state=0, keep_maps=False, max_fpr=0.3, tune=None):
     """Fit on random crops of the normal images, score whole test images, measure.
 
     Parameters
@@ -151,6 +151,11 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
         Return the maps in the result.
     max_fpr : float, default 0.3
         Upper FPR limit of the PRO.
+    tune : callable ``detector -> anything``, optional
+        Called once the detector is fitted, before ``test`` is scored: sets what needs
+        no refit from *validation* images, never from ``test`` (e.g.
+        ``lambda det: det.choose_alpha(validation.images, validation.masks)`` for
+        :class:`~adcourse.deep.FCGANDetector`). Its time counts as fit time.
 
     Returns
     -------
@@ -163,6 +168,12 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
         t0 = time.perf_counter()
         detector.fit(crops)
         fit_s = time.perf_counter() - t0
+    if tune is not None:
+        if not callable(tune):
+            raise TypeError(f"tune must be callable as tune(detector), got {tune!r}")
+        t0 = time.perf_counter()
+        tune(detector)
+        fit_s = (fit_s or 0.0) + time.perf_counter() - t0
     t0 = time.perf_counter()
     if tiled:
         maps = tiled_anomaly_map(detector, test.images)
@@ -262,7 +273,8 @@ def select_restart(make_detector, random_states, fit_images, validation, measure
     measure : {"pixel_auroc", "pro"}, default "pixel_auroc"
     **protocol
         Further arguments of :func:`evaluate_texture` (``n_crops``, ``crop_size``,
-        ``tiled``, ``random_state`` of the crops).
+        ``tiled``, ``random_state`` of the crops, ``tune``: applied to every restart
+        after its fit, before it is measured on ``validation``).
 
     Returns
     -------

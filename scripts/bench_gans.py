@@ -31,7 +31,6 @@ import time
 
 import numpy as np
 
-OMEGAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # the BiGAN's reconstruction weight mu (BiGANDetector(reconstruction_weight=)): candidates, and the
 # one --choose picked on the validation splits (seeds 10-12, never a test split), 2026-12-02, mean
 # validation AUROC over 10 digits x 3 seeds of "AnoGAN improved" / A(s) at 20 epochs:
@@ -172,15 +171,6 @@ def print_digits(rows, nan, settings):
     return ratio
 
 
-def _choose_omega(det, validation):
-    from adcourse import metrics
-
-    terms = det.maps(validation.images)
-    auc = {w: metrics.pixel_roc_auc(w * terms["discriminator"] + (1 - w) * terms["reconstruction"],
-                                    validation.masks) for w in OMEGAS}
-    return max(OMEGAS, key=auc.get)
-
-
 def nanofibres(seeds=(0, 1, 2)):
     """FC-GAN (omega on validation) vs PaDiM on chapter 9's nanofibre draws."""
     from adcourse import data, metrics
@@ -195,8 +185,7 @@ def nanofibres(seeds=(0, 1, 2)):
         t0 = time.perf_counter()
         fc = FCGANDetector(**FC, random_state=seed, progress=False).fit(train)
         fit_fc = time.perf_counter() - t0
-        omega = _choose_omega(fc, validation)
-        fc.set_params(alpha=omega)
+        omega = fc.choose_alpha(validation.images, validation.masks)[0]   # sets alpha
         t0 = time.perf_counter()
         maps = fc.anomaly_map(test.images)
         ms_fc = 1000 * (time.perf_counter() - t0) / len(test.images)

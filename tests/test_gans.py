@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import NearestNeighbors
 
 from adcourse import data, metrics
@@ -344,6 +345,32 @@ def test_fcgan_maps_any_size_and_the_combination(blobs):
     np.testing.assert_allclose(det.anomaly_map(test[2:3])[0], maps["combined"][2], rtol=1e-5)
     assert not any(m.training for net in (det.encoder_, det.generator_, det.discriminator_)
                    for m in net.modules())
+
+
+def test_fcgan_choose_alpha_on_validation_images(blobs):
+    train, test, masks = blobs
+    det = FCGANDetector(n_epochs=2, n_crops=64, **FAST).fit(train)
+    val, val_masks = test[:3], masks[:3]
+    maps = det.maps(val)
+    expected = {a: metrics.pixel_roc_auc(a * maps["discriminator"] + (1 - a) * maps["reconstruction"], val_masks)
+                for a in (0.0, 0.25, 0.5, 0.75, 1.0)}
+    before = det.anomaly_map(test[3:])
+    best, auroc = det.choose_alpha(val, val_masks)
+    assert auroc == expected and best == max(expected, key=expected.get) and det.alpha == best
+    # only alpha changes: the maps of the chosen weight are those of a detector set by hand
+    np.testing.assert_allclose(det.maps(test[3:])["combined"],
+                               best * det.maps(test[3:])["discriminator"]
+                               + (1 - best) * det.maps(test[3:])["reconstruction"], atol=1e-9)
+    assert det.set_params(alpha=0.5).anomaly_map(test[3:]).tobytes() == before.tobytes()
+    # candidates of one's own; ties go to the first
+    best, auroc = det.choose_alpha(val, val_masks, candidates=(1.0, 1.0 - 1e-12))
+    assert list(auroc) == [1.0, 1.0 - 1e-12] and best == 1.0
+    with pytest.raises(ValueError, match="candidates is empty"):
+        det.choose_alpha(val, val_masks, candidates=())
+    with pytest.raises(ValueError, match=r"candidates must be in \[0.0, 1.0\]"):
+        det.choose_alpha(val, val_masks, candidates=(0.5, 1.5))
+    with pytest.raises(NotFittedError):
+        FCGANDetector().choose_alpha(val, val_masks)
 
 
 def test_fcgan_deterministic_for_a_seed(blobs):

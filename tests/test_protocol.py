@@ -181,6 +181,30 @@ class Restart(Brightness):
         super().__init__(width=1 + 12 * random_state)
 
 
+def test_tune_runs_after_the_fit_and_before_the_test_images():
+    fit_images, validation, test = _texture_set(1).images, _texture_set(3), _texture_set(2)
+    calls = []
+
+    def tune(det):   # a setting that needs no refit, set from the validation images
+        calls.append(hasattr(det, "mean_"))
+        det.set_params(width=int(3 + round(float(det.anomaly_map(validation.images).mean()))))
+
+    r = evaluate_texture(Brightness(1), test, fit_images, n_crops=4, crop_size=16, tune=tune)
+    assert calls == [True]                        # once, on the fitted detector
+    by_hand = Brightness(3).fit(random_crops(fit_images, 4, 16, 0))
+    assert r.pixel_auroc == evaluate_texture(by_hand, test).pixel_auroc   # the test saw the tuned width
+    assert r.fit_s > 0
+    # an already fitted detector is tuned too; its fit time is the tuning's
+    assert evaluate_texture(by_hand, test, tune=lambda det: None).fit_s >= 0
+    # select_restart tunes every restart before measuring it on validation
+    seen = []
+    select_restart(lambda s: Restart(s), [0, 1], fit_images, validation, n_crops=4, crop_size=16,
+                   tune=lambda det: seen.append(det.random_state))
+    assert seen == [0, 1]
+    with pytest.raises(TypeError, match="tune must be callable"):
+        evaluate_texture(Brightness(1), test, fit_images, n_crops=4, crop_size=16, tune=3)
+
+
 def test_select_restart_keeps_the_best_on_validation_only():
     fit_images, validation = _texture_set(1).images, _texture_set(3)
     seen = []

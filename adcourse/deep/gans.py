@@ -106,6 +106,7 @@ import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from adcourse import metrics
 from adcourse.base import BaseImageDetector
 from adcourse.decision import smooth_maps, upsample_maps
 from adcourse.deep.autoencoders import ConvDecoder, ConvEncoder
@@ -1207,6 +1208,30 @@ class FCGANDetector(BaseImageDetector):
             "reconstruction": combined_map(d, x, rec, 0.0, scales, sigma),
             "discriminator": combined_map(d, x, rec, 1.0, scales, sigma),
         }
+
+    def choose_alpha(self, images, masks, candidates=(0.0, 0.25, 0.5, 0.75, 1.0)):
+        r"""Choose the mixing weight :math:`\alpha` on *validation* images with masks, never on test images.
+
+        The maps of ``images`` are computed once; each candidate mixes their two
+        smoothed terms, :math:`\alpha\,m_{\mathcal D} + (1-\alpha)\,m_{\text{rec}}`,
+        and the one with the best pixel AUROC against ``masks`` wins (the first on
+        ties). ``alpha`` is set to it: the networks are not touched.
+
+        Returns
+        -------
+        best : float
+        auroc : dict candidate -> validation pixel AUROC
+        """
+        check_is_fitted(self, "image_shape_")
+        candidates = [check_fraction(a, "candidates", inclusive=(True, True)) for a in candidates]
+        if not candidates:
+            raise ValueError("candidates is empty: give at least one weight in [0, 1]")
+        terms = self.maps(images)
+        auroc = {a: metrics.pixel_roc_auc(a * terms["discriminator"] + (1 - a) * terms["reconstruction"], masks)
+                 for a in candidates}
+        best = max(candidates, key=auroc.get)
+        self.set_params(alpha=best)
+        return best, auroc
 
     def _map(self, images):
         return self.maps(images)[self.map]
