@@ -190,6 +190,10 @@ def _methods():
         # 0.842, 0.902, 0.911, 0.913, 0.914, 0.910 -> (15, log, 4, kNN, 1, 5). Test (31 images,
         # seeds 0-2): pixel AUROC 0.912 +- 0.001, PRO 0.481 +- 0.008 (without the brightness map:
         # 0.840 +- 0.005); fit 0.9 s, 210 ms per image.
+        # 2026-12-04, validation, (15, log, 4) without the brightness map: the patch energy
+        # ||s - mean||^2 as a third indicator (relative error and sparsity, in effect), an experiment
+        # outside the detector: kNN 0.836 (the lecture's pair 0.842), Gaussian 0.823; (error,
+        # energy) kNN 0.829; (l1, energy) kNN 0.778. No gain, so the detector has no such indicator.
         "4 · sparse coding": Method(
             # the chosen setting is SEM_SETTING of adcourse.images.sparse (chapter 4 runs it too)
             lambda s, rs: sem_sparse_coding(s, random_state=rs), SEM_SETTING,
