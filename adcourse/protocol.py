@@ -162,6 +162,8 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
     TextureResult
     """
     test = _check_test(test)
+    if tune is not None and not callable(tune):
+        raise TypeError(f"tune must be callable as tune(detector), got {tune!r}")
     fit_s = None
     if fit_images is not None:
         crops = random_crops(fit_images, n_crops, crop_size, random_state)
@@ -169,8 +171,6 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
         detector.fit(crops)
         fit_s = time.perf_counter() - t0
     if tune is not None:
-        if not callable(tune):
-            raise TypeError(f"tune must be callable as tune(detector), got {tune!r}")
         t0 = time.perf_counter()
         tune(detector)
         fit_s = (fit_s or 0.0) + time.perf_counter() - t0

@@ -1000,7 +1000,7 @@ SEM_SETTING = (15, True, 4.0, "knn", 1.0, 5)
 
 
 def sem_sparse_coding(setting=SEM_SETTING, random_state=0, **overrides):
-    """A :class:`SparseCodingDetector` for the real SEM micrographs, in one of ``bench_real``'s settings.
+    r"""A :class:`SparseCodingDetector` for the real SEM micrographs, in one of ``bench_real``'s settings.
 
     The one place where the book (chapter 4) and ``scripts/bench_real.py`` build the
     real-data detector, so that both run the same model. What is fixed: 64 atoms,
