@@ -362,9 +362,10 @@ def test_fcgan_choose_alpha_on_validation_images(blobs):
                                best * det.maps(test[3:])["discriminator"]
                                + (1 - best) * det.maps(test[3:])["reconstruction"], atol=1e-9)
     assert det.set_params(alpha=0.5).anomaly_map(test[3:]).tobytes() == before.tobytes()
-    # candidates of one's own; ties go to the first
-    best, auroc = det.choose_alpha(val, val_masks, candidates=(1.0, 1.0 - 1e-12))
-    assert list(auroc) == [1.0, 1.0 - 1e-12] and best == 1.0
+    # candidates of one's own, in their order (the first wins a tie)
+    best, auroc = det.choose_alpha(val, val_masks, candidates=(1.0, 0.0))
+    assert list(auroc) == [1.0, 0.0] and auroc == {1.0: expected[1.0], 0.0: expected[0.0]}
+    assert best == (1.0 if expected[1.0] >= expected[0.0] else 0.0) and det.alpha == best
     with pytest.raises(ValueError, match="candidates is empty"):
         det.choose_alpha(val, val_masks, candidates=())
     with pytest.raises(ValueError, match=r"candidates must be in \[0.0, 1.0\]"):
