@@ -187,15 +187,18 @@ def test_tune_runs_after_the_fit_and_before_the_test_images():
 
     def tune(det):   # a setting that needs no refit, set from the validation images
         calls.append(hasattr(det, "mean_"))
-        det.set_params(width=int(3 + round(float(det.anomaly_map(validation.images).mean()))))
+        det.set_params(width=25 if validation.masks.any() else 1)   # 25 px blurs the 6-px defects
 
     r = evaluate_texture(Brightness(1), test, fit_images, n_crops=4, crop_size=16, tune=tune)
     assert calls == [True]                        # once, on the fitted detector
-    by_hand = Brightness(3).fit(random_crops(fit_images, 4, 16, 0))
+    by_hand = Brightness(25).fit(random_crops(fit_images, 4, 16, 0))
     assert r.pixel_auroc == evaluate_texture(by_hand, test).pixel_auroc   # the test saw the tuned width
     assert r.fit_s > 0
-    # an already fitted detector is tuned too; its fit time is the tuning's
-    assert evaluate_texture(by_hand, test, tune=lambda det: None).fit_s >= 0
+    # the tuned width made a difference that the test images show
+    assert r.pixel_auroc != evaluate_texture(Brightness(1).fit(random_crops(fit_images, 4, 16, 0)), test).pixel_auroc
+    # an already fitted detector is tuned too: its fit time is then the tuning's (None without a tune)
+    assert evaluate_texture(by_hand, test).fit_s is None
+    assert isinstance(evaluate_texture(by_hand, test, tune=lambda det: None).fit_s, float)
     # select_restart tunes every restart before measuring it on validation
     seen = []
     select_restart(lambda s: Restart(s), [0, 1], fit_images, validation, n_crops=4, crop_size=16,

@@ -1024,7 +1024,7 @@ def sem_sparse_coding(setting=SEM_SETTING, random_state=0, **overrides):
                   n_val_patches=5000, log_features=log_features, sigma=sigma,
                   density=KNNDetector() if density == "knn" else None, brightness_weight=weight,
                   brightness_window=window, random_state=random_state)
-    unknown = set(overrides) - set(params) - set(SparseCodingDetector().get_params())
+    unknown = set(overrides) - set(SparseCodingDetector().get_params())
     if unknown:
         raise TypeError(f"unknown SparseCodingDetector parameters {sorted(unknown)}")
     params.update(overrides)
