@@ -219,11 +219,9 @@ def _evaluate(det, train, test, fit_s=None):
         maps = det.anomaly_map(test.images)
         t2 = time.perf_counter()
         image_scores = maps.reshape(len(maps), -1).max(axis=1)
-        out = {
-            "image_auroc": metrics.roc_auc(image_scores, test.labels),
-            "pixel_auroc": metrics.pixel_roc_auc(maps, test.masks),
-            "pro": metrics.pro_auc(maps, test.masks),
-        }
+        pixel_auroc, pro = metrics.pixel_measures(maps, test.masks)
+        out = {"image_auroc": metrics.roc_auc(image_scores, test.labels),
+               "pixel_auroc": pixel_auroc, "pro": pro}
     else:
         X_test, y_test = test
         scores = det.anomaly_score(X_test)

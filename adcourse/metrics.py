@@ -40,6 +40,7 @@ __all__ = [
     "pixel_roc_auc",
     "pro_curve",
     "pro_auc",
+    "pixel_measures",
 ]
 
 
@@ -140,13 +141,27 @@ def _cumulative_counts(scores, labels):
     the number of anomalies / normal samples with ``score >= thresholds[i]``.
     Tied scores are one threshold, so ties move the curve diagonally.
     """
-    order = np.argsort(scores, kind="mergesort")[::-1]
-    s, y = scores[order], labels[order]
-    # last index of each run of equal scores
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
-    tps = np.cumsum(y)[last]
+    order, s = _descending(scores)
+    y = labels.astype(np.int8)[order]  # a 1-byte gather: the labels of the sorted scores
+    last = _last_of_ties(s)
+    tps = np.cumsum(y, dtype=np.int64)[last]
     fps = (last + 1) - tps
     return s[last], tps, fps
+
+
+def _descending(scores):
+    """``order, sorted_scores``: the indices that sort ``scores`` in decreasing order.
+
+    The order among tied scores is arbitrary (the fast unstable sort): every count that
+    the curves use is taken at the end of a run of ties, where it does not depend on it.
+    """
+    order = np.argsort(scores)[::-1]
+    return order, np.sort(scores)[::-1]  # the sorted values without a gather
+
+
+def _last_of_ties(s):
+    """Index of the last element of each run of equal values of the sorted ``s``."""
+    return np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1]
 
 
 def roc_curve(scores, labels):
@@ -256,32 +271,8 @@ def pro_curve(maps, masks):
     so a large defect cannot hide a missed small one. Returns ``fpr, pro,
     thresholds`` with ``thresholds[0] = +inf`` (the point (0, 0)).
     """
-    m, g = check_maps_masks(maps, masks)
-    if not g.any():
-        raise ValueError("masks contain no anomalous pixel: PRO needs at least one region")
-    if g.all():
-        raise ValueError("masks contain no normal pixel: PRO needs normal pixels for its FPR")
-    structure = np.ones((3, 3), dtype=bool)
-    regions = np.zeros(g.shape, dtype=np.int64)
-    n_regions = 0
-    for i in range(g.shape[0]):
-        lab, k = ndimage.label(g[i], structure=structure)
-        regions[i] = np.where(lab > 0, lab + n_regions, 0)
-        n_regions += k
-    sizes = np.bincount(regions.ravel(), minlength=n_regions + 1)
-    # each anomalous pixel adds 1/(|C_k| K) to PRO; each normal pixel 1/N_bg to FPR
-    r = regions.ravel()
-    w_pro = np.where(r > 0, 1.0 / (sizes[r] * n_regions), 0.0)
-    w_fpr = (r == 0) / float(sizes[0])
-    s = m.ravel()
-    order = np.argsort(s, kind="mergesort")[::-1]
-    s = s[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]
-    pro = np.cumsum(w_pro[order])[last]
-    fpr = np.cumsum(w_fpr[order])[last]
-    # pin the end point against rounding in the cumulative sums
-    pro[-1], fpr[-1] = 1.0, 1.0
-    return np.r_[0.0, fpr], np.r_[0.0, pro], np.r_[np.inf, s[last]]
+    fpr, _, pro, thr = _pixel_curves(*_check_regions(maps, masks))
+    return fpr, pro, thr
 
 
 def pro_auc(maps, masks, max_fpr=0.3):
@@ -293,9 +284,69 @@ def pro_auc(maps, masks, max_fpr=0.3):
     :func:`pro_curve`, interpolated linearly at ``max_fpr``. 1 is ideal; a
     map of random scores gives about ``max_fpr / 2``.
     """
+    _check_max_fpr(max_fpr)
+    fpr, pro, _ = pro_curve(maps, masks)
+    return _pro_area(fpr, pro, max_fpr)
+
+
+def pixel_measures(maps, masks, max_fpr=0.3):
+    r"""``(pixel AUROC, PRO)`` of the same maps, from one sort of their pixels.
+
+    Equal to ``(pixel_roc_auc(maps, masks), pro_auc(maps, masks, max_fpr))``; both
+    curves share the FPR axis, so one pass over the sorted pixels gives both (on the
+    real SEM test set, 5.5 million pixels, that halves the time of the two measures).
+    """
+    _check_max_fpr(max_fpr)
+    fpr, tpr, pro, _ = _pixel_curves(*_check_regions(maps, masks))
+    return float(np.trapezoid(tpr, fpr)), _pro_area(fpr, pro, max_fpr)
+
+
+def _check_max_fpr(max_fpr):
     if not (0.0 < float(max_fpr) <= 1.0):
         raise ValueError(f"max_fpr must be in (0, 1], got {max_fpr}")
-    fpr, pro, _ = pro_curve(maps, masks)
+
+
+def _check_regions(maps, masks):
+    """Validated maps and the mask's regions: 0 for a normal pixel, k = 1..K for the
+    pixels of the k-th connected component (8-connectivity, numbered across images)."""
+    m, g = check_maps_masks(maps, masks)
+    if not g.any():
+        raise ValueError("masks contain no anomalous pixel: PRO needs at least one region")
+    if g.all():
+        raise ValueError("masks contain no normal pixel: PRO needs normal pixels for its FPR")
+    structure = np.ones((3, 3), dtype=bool)
+    regions = np.zeros(g.shape, dtype=np.int32)
+    n_regions = 0
+    for i in range(g.shape[0]):
+        lab, k = ndimage.label(g[i], structure=structure)
+        regions[i] = np.where(lab > 0, lab + n_regions, 0)
+        n_regions += k
+    return m, regions
+
+
+def _pixel_curves(m, regions):
+    """``fpr, tpr, pro, thresholds`` over every distinct threshold, from one sort.
+
+    The ROC curve (``tpr`` against ``fpr``, every anomalous pixel counting once) and the
+    PRO curve (``pro`` against the same ``fpr``) start at (0, 0) with threshold +inf.
+    """
+    n_regions = int(regions.max())
+    sizes = np.bincount(regions.ravel(), minlength=n_regions + 1)
+    # each anomalous pixel of region k adds 1/(|C_k| K) to PRO; each normal pixel 1/N_bg to FPR
+    weight = np.r_[0.0, 1.0 / (sizes[1:] * float(n_regions))]
+    order, s = _descending(m.ravel())
+    r = regions.ravel()[order]  # the region (0: normal) of each sorted pixel
+    last = _last_of_ties(s)
+    fps = np.cumsum(r == 0, dtype=np.int64)[last]
+    tps = (last + 1) - fps
+    pro = np.cumsum(weight[r])[last]
+    pro[-1] = 1.0  # pin the end point against rounding in the cumulative sum
+    return (np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]], np.r_[0.0, pro],
+            np.r_[np.inf, s[last]])
+
+
+def _pro_area(fpr, pro, max_fpr):
+    """Normalised trapezoidal area under the PRO curve up to ``max_fpr``."""
     # keep the part of the curve up to max_fpr; vertical jumps are kept whole
     inside = fpr <= max_fpr
     x, y = fpr[inside], pro[inside]

@@ -180,9 +180,10 @@ def evaluate_texture(detector, test, fit_images=None, n_crops=200, crop_size=128
     else:
         maps = detector.anomaly_map(test.images)
     ms = 1000.0 * (time.perf_counter() - t0) / len(test.images)
+    pixel_auroc, pro = metrics.pixel_measures(maps, test.masks, max_fpr=max_fpr)
     return TextureResult(
-        pixel_auroc=metrics.pixel_roc_auc(maps, test.masks),
-        pro=metrics.pro_auc(maps, test.masks, max_fpr=max_fpr),
+        pixel_auroc=pixel_auroc,
+        pro=pro,
         fit_s=fit_s,
         ms_per_image=ms,
         maps=maps if keep_maps else None,

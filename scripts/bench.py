@@ -80,6 +80,16 @@ def main(argv=None):
     masks[::2, 10:20, 200:230] = True
     maps += masks
     timed("adcourse.metrics.pro_auc, 32 maps 256x256", lambda: metrics.pro_auc(maps, masks))
+    # the size of the real SEM test set at the course's scale (31 images of 348 x 512)
+    maps = rng.random((31, 348, 512))
+    masks = np.zeros(maps.shape, bool)
+    masks[:, 100:120, 200:230] = True
+    masks[::3, 10:15, 10:12] = True
+    maps += 0.3 * masks
+    timed("adcourse.metrics.pixel_roc_auc + pro_auc, 31 maps 348x512",
+          lambda: (metrics.pixel_roc_auc(maps, masks), metrics.pro_auc(maps, masks)), 1)
+    timed("adcourse.metrics.pixel_measures (one sort), same maps",
+          lambda: metrics.pixel_measures(maps, masks), 1)
     print("== decision rules on 10,000 normal scores ==")
     normal = rng.normal(size=10_000)
     timed("Threshold.from_fpr", lambda: Threshold.from_fpr(normal, 0.01))

@@ -188,3 +188,58 @@ def test_bad_types_raise():
         metrics.pro_auc(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)))
     with pytest.raises(ValueError, match="max_fpr"):
         metrics.pro_auc(np.zeros((4, 4)), np.eye(4), max_fpr=0)
+
+
+def _pro_by_definition(maps, masks, threshold):
+    """PRO and FPR at one threshold, straight from the definition (one region at a time)."""
+    from scipy import ndimage
+
+    overlaps = []
+    for m, g in zip(maps, masks):
+        lab, k = ndimage.label(g, structure=np.ones((3, 3), bool))
+        overlaps += [np.mean(m[lab == i] >= threshold) for i in range(1, k + 1)]
+    return np.mean(maps[~masks] >= threshold), np.mean(overlaps)
+
+
+def test_pro_curve_matches_the_definition_at_every_threshold_with_ties():
+    # scores rounded to one decimal: many ties, inside regions, across regions and with normal
+    # pixels; the curve must not depend on how a sort orders tied pixels
+    rng = np.random.default_rng(3)
+    masks = np.zeros((3, 20, 20), bool)
+    masks[0, 2:6, 2:9] = True
+    masks[0, 12:14, 15:16] = True  # a small region next to a large one
+    masks[2, 5:15, 5:7] = True
+    maps = np.round(rng.random(masks.shape) + 0.4 * masks, 1)
+    fpr, pro, thr = metrics.pro_curve(maps, masks)
+    assert thr[0] == np.inf and (fpr[0], pro[0]) == (0.0, 0.0)
+    np.testing.assert_array_equal(thr[1:], np.unique(maps)[::-1])
+    for f, p, t in zip(fpr[1:], pro[1:], thr[1:]):
+        f_def, p_def = _pro_by_definition(maps, masks, t)
+        assert f == pytest.approx(f_def, abs=1e-12) and p == pytest.approx(p_def, abs=1e-12)
+
+
+@pytest.mark.parametrize("max_fpr", [0.05, 0.3, 1.0])
+def test_pixel_measures_equal_the_two_measures_computed_apart(max_fpr):
+    rng = np.random.default_rng(4)
+    masks = np.zeros((4, 24, 24), bool)
+    masks[0, 3:9, 3:9] = True
+    masks[1, 10:12, 0:20] = True
+    masks[3, 20:24, 20:24] = True
+    for maps in (rng.random(masks.shape) + 0.5 * masks, np.round(rng.random(masks.shape) + 0.3 * masks, 1)):
+        auroc, pro = metrics.pixel_measures(maps, masks, max_fpr=max_fpr)
+        assert auroc == metrics.pixel_roc_auc(maps, masks)
+        assert auroc == pytest.approx(skm.roc_auc_score(masks.ravel(), maps.ravel()), abs=1e-12)
+        assert pro == pytest.approx(metrics.pro_auc(maps, masks, max_fpr=max_fpr), abs=1e-15)
+
+
+def test_pixel_measures_bad_input():
+    with pytest.raises(ValueError, match="no anomalous pixel"):
+        metrics.pixel_measures(np.zeros((2, 4, 4)), np.zeros((2, 4, 4)))
+    with pytest.raises(ValueError, match="no normal pixel"):
+        metrics.pixel_measures(np.zeros((4, 4)), np.ones((4, 4)))
+    with pytest.raises(ValueError, match="max_fpr"):
+        metrics.pixel_measures(np.zeros((4, 4)), np.eye(4), max_fpr=1.5)
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.pixel_measures(np.full((4, 4), np.nan), np.eye(4))
+    with pytest.raises(ValueError, match="masks must have the shape"):
+        metrics.pixel_measures(np.zeros((4, 4)), np.eye(5))
