@@ -250,8 +250,9 @@ class PCAFeatureDetector(BaseDetector):
         self.random_state = random_state
 
     def _features(self, X):
-        proj = (X - self.pca_.mean_) @ self.pca_.components_.T
-        total = np.einsum("ij,ij->i", X - self.pca_.mean_, X - self.pca_.mean_)
+        centred = X - self.pca_.mean_
+        proj = centred @ self.pca_.components_.T
+        total = np.einsum("ij,ij->i", centred, centred)
         inside = np.einsum("ij,ij->i", proj, proj)
         residual = np.maximum(total - inside, 0.0)
         return np.log(np.c_[residual, inside] + self._EPS)
