@@ -51,7 +51,8 @@ from adcourse import metrics
 from adcourse.validation import check_vectors
 
 __all__ = ["External", "compare", "compare_seeds", "Table", "SeedTable", "one_class", "OneClassTable",
-           "save_results", "load_results", "saved_results", "cached", "results_folder", "result_rows"]
+           "save_results", "load_results", "saved_results", "cached", "results_folder", "result_rows",
+           "evaluation_key"]
 
 _LABELS = {"auroc": "AUROC", "image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "pro": "PRO"}
 
@@ -231,7 +232,7 @@ def _evaluate(det, train, test, fit_s=None):
     return out
 
 
-def compare(methods, datasets, fitted=None):
+def compare(methods, datasets, fitted=None, reuse=None):
     """Fit every method on every data set; record quality measures and times.
 
     Parameters
@@ -250,6 +251,16 @@ def compare(methods, datasets, fitted=None):
         Detectors already fitted on that data set's training data (earlier on
         the page, say): they are scored as they are, without refitting, and the
         recorded fit time is reported. Saves refitting expensive models.
+    reuse : dict source -> table, optional
+        Tables computed earlier (:class:`Table` or :class:`SeedTable`, e.g. another
+        chapter's :func:`load_results`; None values are ignored) whose cells are taken
+        over instead of being computed again when they measured **the same detector on
+        the same data**: same class and parameters (nested detectors included), same
+        training array and same test set, byte for byte (see :func:`evaluation_key`).
+        A detector whose parameters are not plain values (a network, an array, a
+        function) is never matched. A taken-over row keeps its measured times and
+        records ``reused = source`` (the source where it was computed, when that table
+        had taken it over itself); the rendered :class:`SeedTable` names them.
 
     Data sets that share their training data (the same array object, e.g. one
     training set and several test sets) share one fitted detector per method: it
@@ -266,6 +277,7 @@ def compare(methods, datasets, fitted=None):
         raise ValueError(f"fitted has keys that are not (method, data set) pairs of the table: {unknown}")
     rows, images = [], None
     shared = {}  # (method, id of the training data) -> fitted detector
+    known = _reusable_rows(reuse)
     for dname, spec in datasets.items():
         train, test = (spec[0], spec[1:]) if len(spec) == 3 else spec
         is_images = hasattr(test, "masks")
@@ -273,6 +285,7 @@ def compare(methods, datasets, fitted=None):
             images = is_images
         elif images != is_images:
             raise ValueError("datasets must be all vector sets or all image sets, not a mix")
+        data_key = None
         for mname, make in methods.items():
             row = {"method": mname, "dataset": dname}
             try:
@@ -284,13 +297,96 @@ def compare(methods, datasets, fitted=None):
                     row.update(_evaluate(shared[(mname, id(train))], train, test, 0.0))
                 else:
                     det = make()
-                    row.update(_evaluate(det, train, test))
+                    data_key = data_key or _data_key(train, test)
+                    key = evaluation_key(det, data_key=data_key)
+                    if key is not None and key in known:
+                        source, earlier = known[key]
+                        row.update({k: v for k, v in earlier.items() if k not in ("method", "dataset", "reused")},
+                                   reused=earlier.get("reused") or source)  # where it was computed
+                        rows.append(row)
+                        continue
+                    row.update(_evaluate(det, train, test), key=key)
                     shared[(mname, id(train))] = det
             except Exception as exc:  # one failure must not hide the other results
                 row.update(error=f"{type(exc).__name__}: {exc}")
             rows.append(row)
     measures = ("image_auroc", "pixel_auroc", "pro") if images else ("auroc",)
     return Table(rows, measures)
+
+
+def evaluation_key(detector, train=None, test=None, data_key=None):
+    """A fingerprint of "this unfitted detector, fitted on ``train``, scored on ``test``", or None.
+
+    SHA-1 of the detector's class and parameters (nested detectors' too, recursively)
+    and of the bytes of the training array and of the test set (its images, masks and
+    labels, or ``(X_test, y_test)``). None when a parameter is not a plain value (None,
+    a number, a string, or tuples / lists of them, or a nested detector): a network or
+    an array parameter has no description that would tell two of them apart. Two
+    evaluations with one key give the same figures, since the detectors are
+    deterministic for their parameters (``random_state`` among them), and tables are
+    only shared between runs of the same sources (:func:`load_results`).
+    """
+    setting = _setting(detector)
+    data_key = data_key or _data_key(train, test)
+    if setting is None or data_key is None:
+        return None
+    return hashlib.sha1(repr((setting, data_key)).encode()).hexdigest()
+
+
+def _setting(det):
+    """(qualified class name, sorted plain parameters) of a detector, or None."""
+    get = getattr(det, "get_params", None)
+    if not callable(get):
+        return None
+    params = []
+    for name, value in sorted(get(deep=False).items()):
+        if callable(getattr(value, "get_params", None)):
+            value = _setting(value)
+            if value is None:
+                return None
+        elif not _plain(value):
+            return None
+        params.append((name, value))
+    return f"{type(det).__module__}.{type(det).__qualname__}", tuple(params)
+
+
+def _plain(value):
+    if value is None or isinstance(value, (bool, int, float, str, np.integer, np.floating)):
+        return True
+    return isinstance(value, (tuple, list)) and all(_plain(v) for v in value)
+
+
+def _data_key(train, test):
+    """SHA-1 of the training data and of the test set (their shapes, dtypes and bytes), or
+    None for data that are not arrays of numbers (nothing is reused then)."""
+    digest = hashlib.sha1()
+    parts = [train] + ([test.images, test.masks, test.labels] if hasattr(test, "masks") else list(test))
+    for part in parts:
+        try:
+            arr = np.ascontiguousarray(part)
+        except (TypeError, ValueError):  # e.g. images of different sizes
+            return None
+        if arr.dtype == object:
+            return None
+        digest.update(f"{arr.shape}{arr.dtype}".encode())
+        digest.update(arr.view(np.uint8).ravel())
+    return digest.hexdigest()
+
+
+def _reusable_rows(reuse):
+    """key -> (source, row) of the error-free rows of earlier tables."""
+    known = {}
+    for source, table in (reuse or {}).items():
+        if table is None:
+            continue
+        if not isinstance(table, (Table, SeedTable)):
+            raise TypeError(f"reuse[{source!r}] must be a Table or a SeedTable (or None), "
+                            f"got {type(table).__name__}")
+        for part in table.tables if isinstance(table, SeedTable) else [table]:
+            for row in part.rows:
+                if row.get("key") and not row.get("error"):
+                    known.setdefault(row["key"], (source, row))
+    return known
 
 
 # --------------------------------------------------------------------------- #
@@ -496,7 +592,7 @@ def _one_class_run(methods, scores, loader, keys, keep, c, seed):
     return values, times, errors, fitted if keep else {}
 
 
-def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
+def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None, reuse=None):
     """:func:`compare` repeated on data drawn with several seeds.
 
     Parameters
@@ -515,6 +611,9 @@ def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
         At least 3 for a table that the text draws conclusions from.
     fitted : dict (method, data set, seed) -> (detector, fit seconds), optional
         Detectors already fitted on that seed's training data (not refitted).
+    reuse : dict source -> table, optional
+        Earlier tables whose cells of the same detector on the same data are taken over
+        (see :func:`compare`).
 
     Returns
     -------
@@ -528,7 +627,7 @@ def compare_seeds(methods, datasets, seeds=(0, 1, 2), fitted=None):
         done = {(m, d): v for (m, d, s), v in (fitted or {}).items() if s == seed}
         fresh = {m: None if make is None else (lambda make=make, seed=seed: _seeded(make(), seed))
                  for m, make in methods.items()}
-        tables.append(compare(fresh, datasets(seed), fitted=done))
+        tables.append(compare(fresh, datasets(seed), fitted=done, reuse=reuse))
     return SeedTable(tables, seeds)
 
 
@@ -654,6 +753,20 @@ class SeedTable:
         """Mean over the seeds of the fit + score seconds, summed over the data sets."""
         return float(np.mean([t.total_time(method) for t in self.tables]))
 
+    def reused(self):
+        """``{(method, data set): source}`` of the cells taken over from earlier tables (``reuse``)."""
+        return {(r["method"], r["dataset"]): r["reused"] for t in self.tables for r in t.rows
+                if r.get("reused") and any((r["dataset"], m) not in self.hidden for m in self.measures)}
+
+    def reused_note(self):
+        """A sentence naming the cells taken over from earlier tables ("" when there are none)."""
+        by_source = {}
+        for (method, dataset), source in self.reused().items():
+            by_source.setdefault((source, dataset), []).append(method)
+        return "".join(f" The {dataset} cells of {', '.join(methods)} are those computed by {source} "
+                       "(same detector, same data), not computed again."
+                       for (source, dataset), methods in by_source.items())
+
     def frame(self, digits=3):
         """The table as a pandas ``DataFrame`` of ``"mean ± spread"`` strings."""
         import pandas as pd
@@ -681,7 +794,8 @@ class SeedTable:
         note = (f"<p class=\"adc-table-note\"><small>Mean ± standard deviation over {len(self.seeds)} "
                 f"seeds ({', '.join(map(str, self.seeds))}; each draws the data and sets the detectors' "
                 "random state); bold: highest mean of the column; "
-                "time: fit + score, summed over the data sets, mean over the seeds.</small></p>")
+                "time: fit + score, summed over the data sets, mean over the seeds."
+                f"{html.escape(self.reused_note())}</small></p>")
         return f'<div class="adc-table-scroll" style="overflow-x: auto">{table}</div>{note}'
 
 

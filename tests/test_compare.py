@@ -442,3 +442,73 @@ def test_a_data_set_drawn_by_one_seed_only_has_no_spread():
     assert table.spread("Gaussian", "ring", "auroc") == 0.0
     assert table.text("Gaussian", "ring", "auroc") == f"{once:.3f}"
     assert "±" in table.text("Gaussian", "blobs", "auroc")
+
+
+def test_reuse_takes_over_the_cells_of_the_same_detector_on_the_same_data():
+    from adcourse.compare import compare_seeds, evaluation_key
+    from adcourse.vectors.distance import KNNDetector
+
+    fits = []
+
+    class Counting(GaussianDetector):
+        def fit(self, X, y=None):
+            fits.append(len(X))
+            return super().fit(X)
+
+    X, y = make_shapes_2d("blobs", 200, 20, random_state=0)
+    X2, y2 = make_shapes_2d("ring", 200, 20, random_state=1)
+    sets = {"blobs": (X[y == 0], X, y), "ring": (X2[y2 == 0], X2, y2)}
+    earlier = compare({"g": Counting, "knn": lambda: KNNDetector(5)}, sets)
+    assert len(fits) == 2
+    later = compare({"same g": Counting, "knn": lambda: KNNDetector(5), "knn 3": lambda: KNNDetector(3),
+                     "g, reg": lambda: Counting(reg=1e-3)},
+                    {"blobs": sets["blobs"], "ring, one value changed": (X2[y2 == 0], X2 + (X2 == X2.max()), y2)},
+                    reuse={"the first table": earlier, "nothing": None})
+    # the same class, parameters and bytes: taken over (times too), not fitted again
+    # fitted again: "same g" on the changed ring, "g, reg" on both (not "same g" on blobs)
+    assert len(fits) == 2 + 3
+    for name, first in (("same g", "g"), ("knn", "knn")):
+        for key in ("auroc", "fit_s", "score_s"):
+            assert later.value(name, "blobs", key) == earlier.value(first, "blobs", key)
+        assert next(r for r in later.rows if r["method"] == name and r["dataset"] == "blobs")["reused"] == \
+            "the first table"
+    # another parameter, or data that differ in one value: computed
+    reused = {(r["method"], r["dataset"]) for r in later.rows if r.get("reused")}
+    assert reused == {("same g", "blobs"), ("knn", "blobs")}
+    assert evaluation_key(KNNDetector(5), *sets["blobs"][:1], sets["blobs"][1:]) != \
+        evaluation_key(KNNDetector(3), *sets["blobs"][:1], sets["blobs"][1:])
+    # across seeds: the SeedTable names the cells it took over
+    seeded = compare_seeds({"knn": lambda: KNNDetector(5)}, lambda s: {"blobs": sets["blobs"]}, seeds=(0, 1),
+                           reuse={"chapter 0": earlier})
+    assert seeded.reused() == {("knn", "blobs"): "chapter 0"}
+    assert "computed by chapter 0" in seeded._repr_html_() and "knn" in seeded.reused_note()
+    assert compare_seeds({"knn": lambda: KNNDetector(5)}, lambda s: {"blobs": sets["blobs"]},
+                         seeds=(0,)).reused_note() == ""
+    # a cell taken over from a table that had taken it over names where it was computed
+    chained = compare({"knn": lambda: KNNDetector(5)}, {"blobs": sets["blobs"]}, reuse={"the second": later})
+    assert chained.rows[0]["reused"] == "the first table"
+    assert chained.value("knn", "blobs", "auroc") == earlier.value("knn", "blobs", "auroc")
+
+
+def test_reuse_never_matches_a_detector_whose_parameters_are_not_plain_values():
+    from adcourse.compare import evaluation_key
+
+    X, y = make_shapes_2d("blobs", 100, 10, random_state=0)
+    # a library estimator inside External (its score is a function): no key, so never taken over
+    ext = External(IsolationForest(random_state=0), lambda est, Z: -est.score_samples(Z))
+    assert evaluation_key(ext, X[y == 0], (X, y)) is None
+    # images of different sizes are not one array: no key either
+    assert evaluation_key(GaussianDetector(), [np.zeros((4, 4)), np.zeros((5, 5))], (X, y)) is None
+    assert evaluation_key(GaussianDetector(), X[y == 0], (X, y)) == evaluation_key(GaussianDetector(), X[y == 0], (X, y))
+    table = compare({"ext": lambda: ext}, {"blobs": (X[y == 0], X, y)})
+    again = compare({"ext": lambda: ext}, {"blobs": (X[y == 0], X, y)}, reuse={"t": table})
+    assert not any(r.get("reused") for r in again.rows)
+    # a failed cell is not taken over
+    class Broken(GaussianDetector):
+        def fit(self, X, y=None):
+            raise RuntimeError("broken on purpose")
+
+    failed = compare({"b": Broken}, {"blobs": (X[y == 0], X, y)})
+    assert compare({"b": Broken}, {"blobs": (X[y == 0], X, y)}, reuse={"t": failed}).rows[0].get("reused") is None
+    with pytest.raises(TypeError, match="reuse"):
+        compare({"g": GaussianDetector}, {"blobs": (X[y == 0], X, y)}, reuse={"t": "not a table"})
